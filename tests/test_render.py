@@ -1,0 +1,313 @@
+"""Rendering: which files each answer set produces, determinism, and bad answers.
+
+Every render here goes through the session ``renderer`` (a committed snapshot of the
+working tree, rendered with ``--defaults`` plus the answers), exactly like
+``copier copy --defaults -r HEAD``.
+"""
+
+from __future__ import annotations
+
+import filecmp
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import copier
+import pytest
+import yaml
+from renderer import Renderer
+from sample_answers import (
+    DEFAULTS,
+    KAFKA_HPA_CANARY,
+    MINIMAL,
+    SERVICE_MANAGER,
+    TOOLCHAIN_SETS,
+    package_of,
+)
+
+RABBITMQ: dict[str, Any] = {
+    "service_name": "rabbit-hole",
+    "broker_class": "RabbitMQBroker",
+    "environments": ["staging"],
+    "argocd_project": "rabbits",
+}
+
+ALL_SETS = {**TOOLCHAIN_SETS, "rabbitmq-staging": RABBITMQ}
+
+#: Files every rendered service has, whatever the answers (package path filled in).
+ALWAYS = (
+    ".copier-answers.yml",
+    ".dockerignore",
+    ".github/workflows/ci.yml",
+    ".gitignore",
+    ".pre-commit-config.yaml",
+    "Dockerfile",
+    "Makefile",
+    "README.md",
+    "pyproject.toml",
+    "scripts/check_conflicts.py",
+    "scripts/fetch-crds.sh",
+    "src/{pkg}/__init__.py",
+    "src/{pkg}/main.py",
+    "src/{pkg}/settings.py",
+    "src/{pkg}/cloudevents/models.py",
+    "src/{pkg}/knative/__main__.py",
+    "src/{pkg}/knative/constants.py",
+    "src/{pkg}/knative/traffic.py",
+    "src/{pkg}/knative/validate.py",
+    "deployments/knative/base/kustomization.yaml",
+    "deployments/knative/base/service.yaml",
+)
+
+
+def files_of(root: Path) -> set[str]:
+    """Every file below ``root`` as a POSIX path relative to it."""
+    return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+
+
+def kinds_in(root: Path) -> set[str]:
+    """The ``kind`` of every YAML document under ``deployments/``."""
+    kinds: set[str] = set()
+    for path in sorted((root / "deployments").rglob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")):
+            if isinstance(doc, dict) and "kind" in doc:
+                kinds.add(str(doc["kind"]))
+    return kinds
+
+
+@pytest.fixture(scope="module", params=list(ALL_SETS), ids=list(ALL_SETS))
+def rendered(request: pytest.FixtureRequest, renderer: Renderer) -> tuple[dict[str, Any], Path]:
+    answers = ALL_SETS[request.param]
+    return answers, renderer.render(answers)
+
+
+# ---------------------------------------------------------------------------
+# What every render has
+# ---------------------------------------------------------------------------
+def test_every_render_has_the_project_files(rendered: tuple[dict[str, Any], Path]) -> None:
+    answers, root = rendered
+    pkg = package_of(answers)
+    missing = [p.format(pkg=pkg) for p in ALWAYS if not (root / p.format(pkg=pkg)).is_file()]
+    assert missing == []
+
+
+def test_no_file_name_contains_a_quote_or_template_syntax(
+    rendered: tuple[dict[str, Any], Path],
+) -> None:
+    _, root = rendered
+    names = [p.relative_to(root).as_posix() for p in root.rglob("*")]
+    bad = [n for n in names if any(s in n for s in ('"', "{{", "{%", ".jinja"))]
+    assert bad == []
+
+
+def test_scripts_are_executable(rendered: tuple[dict[str, Any], Path]) -> None:
+    _, root = rendered
+    for script in ("scripts/check_conflicts.py", "scripts/fetch-crds.sh"):
+        assert os.access(root / script, os.X_OK), f"{script} lost its executable bit"
+
+
+def test_answers_file_records_the_answers(rendered: tuple[dict[str, Any], Path]) -> None:
+    answers, root = rendered
+    recorded = yaml.safe_load((root / ".copier-answers.yml").read_text(encoding="utf-8"))
+    for name, value in answers.items():
+        assert recorded[name] == value, name
+    assert "package_name" not in recorded  # computed (when: false), never stored
+
+
+def test_package_directory_follows_service_name(rendered: tuple[dict[str, Any], Path]) -> None:
+    answers, root = rendered
+    assert [p.name for p in (root / "src").iterdir() if p.is_dir()] == [package_of(answers)]
+
+
+# ---------------------------------------------------------------------------
+# Files that come and go with the answers
+# ---------------------------------------------------------------------------
+def test_defaults_render_all_environments_istio_eventing_and_argocd(renderer: Renderer) -> None:
+    root = renderer.render(DEFAULTS)
+    overlays = root / "deployments/knative/overlays"
+    assert sorted(p.name for p in overlays.iterdir()) == ["dev", "prod", "staging"]
+    for env in ("dev", "prod", "staging"):
+        assert (overlays / env / "kustomization.yaml").is_file()
+        assert (overlays / env / "patches/service-patch.yaml").is_file()
+    assert (root / "deployments/argocd").is_dir()
+    kinds = kinds_in(root)
+    assert {"Service", "Broker", "Trigger", "PeerAuthentication", "AuthorizationPolicy"} <= kinds
+    assert {"AppProject", "ApplicationSet"} <= kinds
+    assert "KafkaSource" not in kinds
+    assert "Role" not in kinds
+
+
+def test_service_manager_off_renders_none_of_its_files(renderer: Renderer) -> None:
+    root = renderer.render(DEFAULTS)
+    files = files_of(root)
+    assert "src/hello_events/knative/service_manager.py" not in files
+    assert "src/hello_events/handlers/builds.py" not in files
+    assert not any("service-manager" in f for f in files)
+    assert "lightkube" not in (root / "pyproject.toml").read_text(encoding="utf-8")
+
+
+def test_service_manager_on_renders_its_module_handlers_and_rbac(renderer: Renderer) -> None:
+    root = renderer.render(SERVICE_MANAGER)
+    pkg = package_of(SERVICE_MANAGER)
+    assert (root / f"src/{pkg}/knative/service_manager.py").is_file()
+    assert (root / f"src/{pkg}/handlers/builds.py").is_file()
+    assert {"Role", "RoleBinding"} <= kinds_in(root)
+    pyproject = (root / "pyproject.toml").read_text(encoding="utf-8")
+    assert '"lightkube>=' in pyproject
+    assert '"kmock>=' in pyproject
+
+
+def test_minimal_render_has_one_overlay_and_no_optional_parts(renderer: Renderer) -> None:
+    root = renderer.render(MINIMAL)
+    overlays = root / "deployments/knative/overlays"
+    assert [p.name for p in overlays.iterdir()] == ["dev"]
+    assert not (root / "deployments/argocd").exists()
+    assert not (root / "deployments/knative/eventing").exists()
+    kinds = kinds_in(root)
+    assert kinds.isdisjoint(
+        {"Broker", "Trigger", "KafkaSource", "PeerAuthentication", "AuthorizationPolicy"}
+    )
+    assert kinds.isdisjoint({"AppProject", "ApplicationSet", "Application"})
+    assert "Service" in kinds
+
+
+def test_kafka_source_and_chosen_environments(renderer: Renderer) -> None:
+    root = renderer.render(KAFKA_HPA_CANARY)
+    overlays = root / "deployments/knative/overlays"
+    assert sorted(p.name for p in overlays.iterdir()) == ["dev", "prod"]
+    kinds = kinds_in(root)
+    assert "KafkaSource" in kinds
+    assert (root / "deployments/knative/eventing/kafka-source.yaml").is_file()
+    assert not (root / "deployments/knative/eventing/rabbitmq-broker-config.yaml").exists()
+
+
+def test_rabbitmq_broker_renders_its_config_not_kafkas(renderer: Renderer) -> None:
+    root = renderer.render(RABBITMQ)
+    eventing = root / "deployments/knative/eventing"
+    assert (eventing / "rabbitmq-broker-config.yaml").is_file()
+    assert not (eventing / "kafka-broker-config.yaml").exists()
+    assert not (eventing / "kafka-source.yaml").exists()
+    overlays = root / "deployments/knative/overlays"
+    assert [p.name for p in overlays.iterdir()] == ["staging"]
+
+
+def test_one_trigger_per_event_type(renderer: Renderer) -> None:
+    root = renderer.render(KAFKA_HPA_CANARY)
+    types = []
+    for path in sorted((root / "deployments").rglob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")):
+            if isinstance(doc, dict) and doc.get("kind") == "Trigger":
+                types.append(doc["spec"]["filter"]["attributes"]["type"])
+    assert sorted(types) == sorted(KAFKA_HPA_CANARY["event_types"])
+
+
+# ---------------------------------------------------------------------------
+# Determinism
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["defaults", "kafka-hpa-canary"])
+def test_identical_answers_render_byte_identical_trees(renderer: Renderer, name: str) -> None:
+    answers = ALL_SETS[name]
+    first = renderer.render(answers, fresh=True)
+    second = renderer.render(answers, fresh=True)
+    assert files_of(first) == files_of(second)
+    _, mismatch, errors = filecmp.cmpfiles(first, second, sorted(files_of(first)), shallow=False)
+    assert (mismatch, errors) == ([], [])
+    for rel in files_of(first):
+        assert (first / rel).stat().st_mode == (second / rel).stat().st_mode, rel
+
+
+# ---------------------------------------------------------------------------
+# Bad answers: the validator's message, and nothing written
+# ---------------------------------------------------------------------------
+BAD_ANSWERS = [
+    ("service_name", "Hello_Events", "service_name must be a DNS-1035 label"),
+    ("service_name", "1st-service", "service_name must be a DNS-1035 label"),
+    ("service_name", "ends-with-", "service_name must be a DNS-1035 label"),
+    ("service_name", "a" * 51, "service_name must be at most 50 characters"),
+    ("description", "two\nlines", "description must be a single line"),
+    ("author_name", "   ", "author_name must not be empty"),
+    ("author_email", "nobody", "author_email must look like name@domain.tld"),
+    ("author_email", "a@b", "author_email must look like name@domain.tld"),
+    ("python_version", "3.10", "'3.10' is not in ['3.11', '3.12', '3.13']"),
+    ("port", 8012, "port 8012 is reserved by Knative's queue-proxy"),
+    ("port", 9090, "port 9090 is reserved by Knative's queue-proxy"),
+    ("port", 0, "port must be between 1 and 65535"),
+    ("port", 65536, "port must be between 1 and 65535"),
+    ("image", "ghcr.io/Acme/App", "image must be a lowercase repository reference"),
+    ("image", "ghcr.io/acme/app:1.0", "image must be a lowercase repository reference"),
+    ("image", "ghcr.io/acme/app@sha256:abc", "image must be a lowercase repository reference"),
+    ("image", "hello-events", "image must be a lowercase repository reference"),
+    ("event_types", "[]", "event_types must be a non-empty YAML list of CloudEvent types"),
+    ("event_types", "{a: b}", "event_types must be a non-empty YAML list of CloudEvent types"),
+    ("event_types", "com.example.x", "event_types must be a non-empty YAML list"),
+    ("event_types", "[a.b, a.b]", "event_types must not repeat a type"),
+    ("event_types", "['bad type']", "event type bad type must be a non-empty string"),
+]
+
+
+@pytest.mark.parametrize(
+    ("question", "value", "message"),
+    BAD_ANSWERS,
+    ids=[f"{q}-{i}" for i, (q, _, _) in enumerate(BAD_ANSWERS)],
+)
+def test_bad_answer_fails_with_its_message_and_writes_nothing(
+    renderer: Renderer, tmp_path: Path, question: str, value: Any, message: str
+) -> None:
+    dst = tmp_path / "service"
+    dst.mkdir()
+    (dst / "KEEP").write_text("the user's file\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=question) as raised:
+        copier.run_copy(
+            str(renderer.template),
+            str(dst),
+            data={question: value},
+            defaults=True,
+            vcs_ref="HEAD",
+            quiet=True,
+            unsafe=False,
+        )
+    assert message in str(raised.value)
+    assert sorted(p.name for p in dst.iterdir()) == ["KEEP"]
+
+
+def test_every_validator_message_tested_here_is_in_copier_yml() -> None:
+    """The expected texts above come from copier.yml: a reworded rule must update both."""
+    from renderer import REPO_ROOT
+
+    source = (REPO_ROOT / "copier.yml").read_text(encoding="utf-8")
+    for question, _, message in BAD_ANSWERS:
+        if question == "python_version":
+            continue  # copier's own choice message
+        stem = message.split(" is reserved")[0].replace("8012", "{{ port }}")
+        stem = stem.replace("9090", "{{ port }}").replace("bad type", "{{ t }}")
+        assert stem in source, message
+
+
+def test_cli_refuses_a_reserved_port_without_writing(renderer: Renderer, tmp_path: Path) -> None:
+    """The same refusal through the `copier` command line users type."""
+    dst = tmp_path / "cli"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "copier",
+            "copy",
+            "--defaults",
+            "--quiet",
+            "-r",
+            "HEAD",
+            "-d",
+            "port=8013",
+            str(renderer.template),
+            str(dst),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert "port 8013 is reserved by Knative's queue-proxy" in done.stderr
+    assert not dst.exists() or list(dst.iterdir()) == []
