@@ -1,0 +1,650 @@
+"""The rendered project's own files: Dockerfile, Makefile, CI, pre-commit, scripts.
+
+No Docker engine or GitHub runner exists here, so each file is checked for what it says
+(parsed, not grepped where a parser exists) and, where it can run locally, run: the
+Makefile under ``make -n``, the container's start command under ``sh``, the CI's shell
+steps under ``bash -n``, the conflict checker and the CRD fetcher for real.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import tomllib
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from renderer import SHARED, Renderer
+from sample_answers import DEFAULTS, KAFKA_HPA_CANARY, MINIMAL, SERVICE_MANAGER, package_of
+
+PYTHON_SETS = {"3.11": SERVICE_MANAGER, "3.12": DEFAULTS, "3.13": MINIMAL}
+RABBITMQ_NO_ARGO: dict[str, Any] = {
+    "service_name": "rabbit-hole",
+    "broker_class": "RabbitMQBroker",
+    "argocd": False,
+}
+
+
+def answer(answers: dict[str, Any], name: str) -> Any:
+    """The answer, or the default copier.yml gives when it was not passed."""
+    defaults = {"python_version": "3.12", "port": 8080, "timeout_seconds": 300}
+    return answers.get(name, defaults.get(name))
+
+
+# ---------------------------------------------------------------------------
+# Dockerfile
+# ---------------------------------------------------------------------------
+def dockerfile_instructions(path: Path) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs, comments dropped and continuation lines joined."""
+    instructions: list[tuple[str, str]] = []
+    pending = ""
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        line = pending + line
+        pending = ""
+        keyword, _, rest = line.partition(" ")
+        instructions.append((keyword.upper(), rest.strip()))
+    assert not pending, "Dockerfile ends inside a continued line"
+    return instructions
+
+
+def stages(path: Path) -> list[list[tuple[str, str]]]:
+    """The Dockerfile's instructions split at each FROM (each stage starts with its FROM)."""
+    result: list[list[tuple[str, str]]] = []
+    for instruction in dockerfile_instructions(path):
+        if instruction[0] == "FROM":
+            result.append([])
+        assert result, "an instruction before the first FROM"
+        result[-1].append(instruction)
+    return result
+
+
+@pytest.mark.parametrize("python_version", list(PYTHON_SETS))
+def test_dockerfile_is_multi_stage_uv_on_the_chosen_python(
+    renderer: Renderer, python_version: str
+) -> None:
+    answers = PYTHON_SETS[python_version]
+    found = stages(renderer.render(answers) / "Dockerfile")
+    assert len(found) >= 2
+    froms = [stage[0][1] for stage in found]
+    assert all(f.startswith(f"python:{python_version}-slim AS ") for f in froms), froms
+    builder = found[0]
+    copies = [args for kw, args in builder if kw == "COPY"]
+    uv_copy = [c for c in copies if c.startswith("--from=ghcr.io/astral-sh/uv:")]
+    assert uv_copy, "the builder takes uv from its official image"
+    assert re.match(r"--from=ghcr\.io/astral-sh/uv:\d+\.\d+\.\d+ ", uv_copy[0]), "uv is pinned"
+    runs = " ".join(args for kw, args in builder if kw == "RUN")
+    assert "uv sync" in runs
+    assert "--no-dev" in runs
+    env = " ".join(args for kw, args in builder if kw == "ENV")
+    assert "UV_PYTHON_DOWNLOADS=never" in env
+    assert "UV_COMPILE_BYTECODE=1" in env
+
+
+@pytest.mark.parametrize("answers", [DEFAULTS, MINIMAL], ids=["defaults", "minimal"])
+def test_dockerfile_runtime_is_non_root_and_listens_on_port(
+    renderer: Renderer, answers: dict[str, Any]
+) -> None:
+    runtime = stages(renderer.render(answers) / "Dockerfile")[-1]
+    keywords = [kw for kw, _ in runtime]
+    users = [args for kw, args in runtime if kw == "USER"]
+    assert users, "the runtime stage sets USER"
+    assert users[-1].split(":")[0] == "10001", "numeric non-root uid, so runAsNonRoot can check"
+    assert keywords.index("USER") < keywords.index("CMD")
+    assert "--uid 10001" in " ".join(args for kw, args in runtime if kw == "RUN")
+    port = answer(answers, "port")
+    assert ("EXPOSE", str(port)) in runtime
+    env = " ".join(args for kw, args in runtime if kw == "ENV")
+    assert f"PORT={port}" in env
+    assert "PYTHONDONTWRITEBYTECODE=1" in env, "a read-only root filesystem gets no .pyc"
+    # Only the virtual environment crosses from the builder: no source tree, no uv.
+    copies = [args for kw, args in runtime if kw == "COPY"]
+    assert copies == ["--from=builder /app/.venv /app/.venv"]
+
+
+def container_command(root: Path) -> list[str]:
+    """The runtime stage's CMD, which must be the exec (JSON) form."""
+    cmd = [args for kw, args in stages(root / "Dockerfile")[-1] if kw == "CMD"]
+    assert len(cmd) == 1
+    parsed = json.loads(cmd[0])
+    assert isinstance(parsed, list)
+    return [str(part) for part in parsed]
+
+
+@pytest.mark.parametrize("answers", [DEFAULTS, MINIMAL], ids=["defaults", "minimal"])
+def test_container_command_reads_port_at_start(
+    renderer: Renderer, tmp_path: Path, answers: dict[str, Any]
+) -> None:
+    """Run the CMD under sh with a stand-in uvicorn that prints its arguments."""
+    root = renderer.render(answers)
+    command = container_command(root)
+    assert command[:2] == ["sh", "-c"]
+    fake = tmp_path / "bin" / "uvicorn"
+    fake.parent.mkdir()
+    fake.write_text('#!/bin/sh\nprintf "%s\\n" "$@"\n', encoding="utf-8")
+    fake.chmod(0o755)
+    env = {"PATH": f"{fake.parent}:/usr/bin:/bin"}
+
+    def args_with(extra: dict[str, str]) -> list[str]:
+        done = subprocess.run(
+            command, env={**env, **extra}, capture_output=True, text=True, check=True
+        )
+        return done.stdout.splitlines()
+
+    args = args_with({"PORT": "31337"})
+    assert args[0] == f"{package_of(answers)}.main:app"
+    assert args[args.index("--port") + 1] == "31337"
+    assert args[args.index("--host") + 1] == "0.0.0.0"
+    assert args[args.index("--loop") + 1] == "uvloop"
+    assert args[args.index("--http") + 1] == "httptools"
+    assert "--no-access-log" in args
+    grace = int(args[args.index("--timeout-graceful-shutdown") + 1])
+    assert 0 < grace < answer(answers, "timeout_seconds")
+    unset = args_with({})
+    assert unset[unset.index("--port") + 1] == str(answer(answers, "port"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_container_command_serves_the_app_and_stops_on_sigterm(
+    renderer: Renderer, tmp_path: Path
+) -> None:
+    """The image's exact start command, run here against the shared environment."""
+    root = renderer.render(DEFAULTS)
+    port = free_port()
+    env = {
+        "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+        "PYTHONPATH": str(root / "src"),
+        "PORT": str(port),
+        "HOME": str(tmp_path),
+        "TMPDIR": str(tmp_path),
+    }
+    # --host 0.0.0.0 is what the container needs; here it is only reached on 127.0.0.1.
+    proc = subprocess.Popen(
+        container_command(root),
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        status = None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{port}/health/live", timeout=2
+                ) as response:
+                    status = response.status
+                break
+            except OSError:
+                time.sleep(0.2)
+        if status != 200:
+            os.killpg(proc.pid, signal.SIGKILL)
+            output = proc.communicate()[0].decode(errors="replace")
+            pytest.fail(f"the container command never served /health/live:\n{output[-3000:]}")
+        proc.send_signal(signal.SIGTERM)  # what Knative sends; exec made uvicorn PID 1
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    output = proc.stdout.read().decode() if proc.stdout else ""
+    assert "Traceback" not in output
+
+
+def test_dockerignore_keeps_what_the_build_copies_and_drops_the_rest(
+    renderer: Renderer,
+) -> None:
+    root = renderer.render(DEFAULTS)
+    patterns = [
+        line.strip()
+        for line in (root / ".dockerignore").read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    for excluded in (".git", ".venv", ".crds", "tests", "deployments", ".env", "*.rej"):
+        assert excluded in patterns
+    copied = {"pyproject.toml", "uv.lock", "README.md", "src"}
+    from fnmatch import fnmatch
+
+    clash = [(c, p) for c in copied for p in patterns if fnmatch(c, p.lstrip("*/"))]
+    assert clash == []
+
+
+# ---------------------------------------------------------------------------
+# Makefile
+# ---------------------------------------------------------------------------
+def make_dry(root: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["make", "--no-print-directory", "-n", *args],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout
+
+
+def make_targets(root: Path) -> set[str]:
+    text = (root / "Makefile").read_text(encoding="utf-8")
+    return set(re.findall(r"^([a-z][a-z-]*):", text, flags=re.MULTILINE))
+
+
+def test_makefile_targets_run_the_project_commands(renderer: Renderer, tmp_path: Path) -> None:
+    root = renderer.render(DEFAULTS)
+    pkg = package_of(DEFAULTS)
+    targets = make_targets(root)
+    assert {"run", "test", "lint", "format", "typecheck", "validate", "crds", "image"} <= targets
+    assert make_dry(root, "test").split("\n")[0] == "uv run pytest"
+    assert make_dry(root, "lint").splitlines() == [
+        "uv run ruff check .",
+        "uv run ruff format --check .",
+    ]
+    assert make_dry(root, "typecheck").strip() == "uv run mypy"
+    assert f"uvicorn {pkg}.main:app --reload" in make_dry(root, "run")
+    assert make_dry(root, "validate").strip() == f"uv run python -m {pkg}.knative validate"
+    assert make_dry(root, "crds").strip() == "scripts/fetch-crds.sh .crds"
+    assert "docker build -t ghcr.io/example/hello-events:" in make_dry(root, "image")
+    # With fetched CRDs, validate checks against them.
+    copy = tmp_path / "svc"
+    copy.mkdir()
+    shutil.copy(root / "Makefile", copy / "Makefile")
+    (copy / ".crds").mkdir()
+    assert make_dry(copy, "validate").strip().endswith("validate --crds .crds")
+    help_text = subprocess.run(
+        ["make", "--no-print-directory", "help"], cwd=root, capture_output=True, text=True
+    ).stdout
+    for target in ("run", "test", "lint", "validate"):
+        assert re.search(rf"^\s+{target}\s+\S", help_text, flags=re.MULTILINE), target
+
+
+def test_canary_targets_only_with_canary(renderer: Renderer) -> None:
+    canary_targets = {"canary-start", "canary-shift", "canary-promote", "canary-rollback"}
+    assert make_targets(renderer.render(DEFAULTS)).isdisjoint(canary_targets)
+    root = renderer.render(KAFKA_HPA_CANARY)
+    pkg = package_of(KAFKA_HPA_CANARY)
+    assert canary_targets <= make_targets(root)
+    traffic = f"uv run python -m {pkg}.knative traffic"
+    start = make_dry(root, "canary-start", "IMAGE=registry.example.com/shop/order-stream:abc")
+    assert (
+        f"{traffic} start --env prod --image registry.example.com/shop/order-stream:abc"
+        " --percent 10" in start
+    )
+    assert f"{traffic} shift --env prod --percent 40" in make_dry(
+        root, "canary-shift", "PERCENT=40"
+    )
+    assert f"{traffic} promote --env prod" in make_dry(root, "canary-promote")
+    assert f"{traffic} rollback --env prod" in make_dry(root, "canary-rollback")
+    # Without IMAGE the target stops before running anything, and says why.
+    done = subprocess.run(
+        ["make", "--no-print-directory", "canary-start"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PATH": "/usr/bin:/bin"},
+    )
+    assert done.returncode != 0
+    assert "IMAGE is required" in done.stderr
+
+
+# ---------------------------------------------------------------------------
+# GitHub Actions
+# ---------------------------------------------------------------------------
+def workflow(root: Path) -> dict[str, Any]:
+    text = (root / ".github/workflows/ci.yml").read_text(encoding="utf-8")
+    assert "{%" not in text
+    loaded = yaml.safe_load(text)
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+def steps(job: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(job["steps"])
+
+
+def run_text(job: dict[str, Any]) -> str:
+    return "\n".join(str(s.get("run", "")) for s in steps(job))
+
+
+@pytest.mark.parametrize(
+    "answers",
+    [DEFAULTS, MINIMAL, KAFKA_HPA_CANARY, RABBITMQ_NO_ARGO],
+    ids=["defaults", "minimal", "kafka", "rabbitmq"],
+)
+def test_ci_workflow_has_every_job(renderer: Renderer, answers: dict[str, Any]) -> None:
+    root = renderer.render(answers)
+    flow = workflow(root)
+    pkg = package_of(answers)
+    python_version = answer(answers, "python_version")
+    # YAML 1.1 reads the key `on` as True.
+    triggers = flow.get("on", flow.get(True))
+    assert {"push", "pull_request"} <= set(triggers)
+    jobs = flow["jobs"]
+    assert {"conflicts", "lint", "typecheck", "test", "validate", "kubeconform", "image"} <= set(
+        jobs
+    )
+    assert flow["env"]["PYTHON_VERSION"] == python_version
+    for name, job in jobs.items():
+        for step in steps(job):
+            if "uses" in step:
+                assert re.search(r"@v\d+$", step["uses"]), f"{name}: unpinned {step['uses']}"
+            if step.get("uses", "").startswith("actions/setup-python"):
+                version = str(step["with"]["python-version"])
+                assert version in {"${{ env.PYTHON_VERSION }}", "${{ matrix.python }}"}
+    assert sorted(jobs["test"]["strategy"]["matrix"]["python"]) == sorted({"3.11", python_version})
+    assert "uv run ruff check" in run_text(jobs["lint"])
+    assert "uv run ruff format --check ." in run_text(jobs["lint"])
+    assert "uv run mypy" in run_text(jobs["typecheck"])
+    assert "uv run pytest" in run_text(jobs["test"])
+    assert "python3 scripts/check_conflicts.py" in run_text(jobs["conflicts"])
+    validate = run_text(jobs["validate"])
+    assert "scripts/fetch-crds.sh .crds" in validate
+    assert f"uv run python -m {pkg}.knative validate --crds .crds" in validate
+
+
+@pytest.mark.parametrize(
+    "answers",
+    [DEFAULTS, MINIMAL, RABBITMQ_NO_ARGO],
+    ids=["defaults", "minimal", "rabbitmq"],
+)
+def test_kubeconform_checks_every_overlay_with_the_crd_catalog(
+    renderer: Renderer, answers: dict[str, Any]
+) -> None:
+    root = renderer.render(answers)
+    script = run_text(workflow(root)["jobs"]["kubeconform"])
+    assert "-strict" in script
+    assert "-schema-location default" in script
+    assert (
+        "-schema-location 'https://raw.githubusercontent.com/datreeio/CRDs-catalog/main/"
+        "{{.Group}}/{{.ResourceKind}}_{{.ResourceAPIVersion}}.json'" in script
+    )
+    assert "deployments/knative/overlays/*/" in script
+    argocd = answers.get("argocd", True)
+    assert ("deployments/argocd/" in script) == argocd
+    assert (root / "deployments/argocd").is_dir() == argocd
+    rabbit = answers.get("broker_class") == "RabbitMQBroker" and answers.get("eventing", True)
+    assert ('skip="-skip RabbitmqBrokerConfig"' in script) == rabbit
+
+
+def test_ci_shell_steps_are_valid_bash(renderer: Renderer, tmp_path: Path) -> None:
+    for answers in (DEFAULTS, KAFKA_HPA_CANARY):
+        flow = workflow(renderer.render(answers))
+        for name, job in flow["jobs"].items():
+            for number, step in enumerate(steps(job)):
+                if "run" not in step:
+                    continue
+                script = tmp_path / f"{name}-{number}.sh"
+                script.write_text(step["run"], encoding="utf-8")
+                done = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
+                assert done.returncode == 0, f"{name} step {number}: {done.stderr}"
+
+
+@pytest.mark.parametrize(
+    ("answers", "registry", "password"),
+    [
+        (DEFAULTS, "ghcr.io", "${{ secrets.GITHUB_TOKEN }}"),
+        (KAFKA_HPA_CANARY, "registry.example.com", "${{ secrets.REGISTRY_PASSWORD }}"),
+        ({"image": "acme/hello-events"}, "docker.io", "${{ secrets.REGISTRY_PASSWORD }}"),
+    ],
+    ids=["ghcr", "own-registry", "docker-hub"],
+)
+def test_image_job_pushes_the_commit_from_main_only(
+    renderer: Renderer, answers: dict[str, Any], registry: str, password: str
+) -> None:
+    job = workflow(renderer.render(answers))["jobs"]["image"]
+    assert job["permissions"]["packages"] == "write"
+    assert {"lint", "typecheck", "test", "validate", "kubeconform"} <= set(job["needs"])
+    by_action = {s["uses"].split("@")[0]: s for s in steps(job) if "uses" in s}
+    login = by_action["docker/login-action"]
+    assert login["with"]["registry"] == registry
+    assert login["with"]["password"] == password
+    assert "refs/heads/main" in login["if"]
+    build = by_action["docker/build-push-action"]["with"]
+    image = answers.get("image", "ghcr.io/example/hello-events")
+    assert build["tags"] == f"{image}:${{{{ github.sha }}}}"
+    assert build["push"] == "${{ github.event_name == 'push' && github.ref == 'refs/heads/main' }}"
+    assert "uv lock" in run_text(job)
+
+
+# ---------------------------------------------------------------------------
+# pre-commit and the conflict checker
+# ---------------------------------------------------------------------------
+def test_pre_commit_runs_ruff_mypy_and_the_conflict_check(renderer: Renderer) -> None:
+    root = renderer.render(DEFAULTS)
+    config = yaml.safe_load((root / ".pre-commit-config.yaml").read_text(encoding="utf-8"))
+    hooks = {hook["id"]: hook for repo in config["repos"] for hook in repo["hooks"]}
+    assert {"ruff-check", "ruff-format", "mypy", "no-merge-leftovers"} <= set(hooks)
+    assert all(repo["repo"] == "local" or repo.get("rev") for repo in config["repos"])
+    assert hooks["mypy"]["entry"] == "uv run mypy"
+    check = hooks["no-merge-leftovers"]
+    assert check["entry"] == "python scripts/check_conflicts.py"
+    assert check["always_run"] is True
+    assert check["pass_filenames"] is False
+
+
+def conflict_check(script: Path, *paths: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(script), *map(str, paths)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_conflict_check_passes_a_clean_render(renderer: Renderer) -> None:
+    root = renderer.render(DEFAULTS)
+    done = conflict_check(root / "scripts/check_conflicts.py", cwd=root)
+    assert (done.returncode, done.stderr) == (0, "")
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        (
+            "service.yaml",
+            "a: 1\n<<<<<<< before updating\nb: 2\n=======\nb: 3\n>>>>>>> after updating\n",
+            "service.yaml:2: merge conflict marker <<<<<<<",
+        ),
+        ("main.py", "x = 1\n>>>>>>> after updating\n", "main.py:2: merge conflict marker >>>>>>>"),
+        ("notes.md", "a\n||||||| base\nb\n", "notes.md:2: merge conflict marker |||||||"),
+        ("Makefile.rej", "@@ -1 +1 @@\n", "Makefile.rej: rejected patch"),
+        ("pyproject.toml.rej", "", "pyproject.toml.rej: rejected patch"),
+    ],
+)
+def test_conflict_check_fails_on_markers_and_rej_files(
+    renderer: Renderer, tmp_path: Path, name: str, content: str, expected: str
+) -> None:
+    script = renderer.render(DEFAULTS) / "scripts/check_conflicts.py"
+    tree = tmp_path / "repo"
+    (tree / "deep" / "er").mkdir(parents=True)
+    (tree / "clean.py").write_text("print('fine')\n", encoding="utf-8")
+    (tree / "deep" / "er" / name).write_text(content, encoding="utf-8")
+    done = conflict_check(script, cwd=tree)
+    assert done.returncode == 1
+    assert expected in done.stderr
+    assert "deep/er/" in done.stderr
+    assert "clean.py" not in done.stderr
+
+
+def test_conflict_check_ignores_look_alikes_and_tool_directories(
+    renderer: Renderer, tmp_path: Path
+) -> None:
+    script = renderer.render(DEFAULTS) / "scripts/check_conflicts.py"
+    tree = tmp_path / "repo"
+    (tree / ".venv" / "lib").mkdir(parents=True)
+    (tree / ".venv" / "lib" / "x.py").write_text("<<<<<<< vendored\n", encoding="utf-8")
+    (tree / ".git").mkdir()
+    (tree / ".git" / "stash.rej").write_text("", encoding="utf-8")
+    # A Markdown heading underline and markers inside a line are not conflicts.
+    (tree / "README.md").write_text("Title\n=======\n\nsay `<<<<<<< ` to grep\n", encoding="utf-8")
+    done = conflict_check(script, cwd=tree)
+    assert (done.returncode, done.stderr) == (0, "")
+    # Explicit paths are checked too; a missing one is an error of its own.
+    (tree / "bad.txt").write_text("<<<<<<< ours\n", encoding="utf-8")
+    assert conflict_check(script, tree / "README.md", cwd=tree).returncode == 0
+    assert conflict_check(script, tree / "bad.txt", cwd=tree).returncode == 1
+    missing = conflict_check(script, tree / "nope", cwd=tree)
+    assert missing.returncode == 2
+    assert "no such path" in missing.stderr
+
+
+# ---------------------------------------------------------------------------
+# The CRD fetcher
+# ---------------------------------------------------------------------------
+def fetch_table(script: Path) -> list[tuple[str, str, str, str, str]]:
+    """The (folder, repository, tag, path, file) rows the script downloads."""
+    text = script.read_text(encoding="utf-8")
+    block = text.split('sources="', 1)[1].split('"', 1)[0]
+    rows = [tuple(line.split("|")) for line in block.strip().splitlines()]
+    assert all(len(row) == 5 for row in rows)
+    return rows  # type: ignore[return-value]
+
+
+def test_fetch_crds_pins_the_upstream_versions_of_the_shared_readme(renderer: Renderer) -> None:
+    rows = fetch_table(renderer.render(DEFAULTS) / "scripts/fetch-crds.sh")
+    readme = (SHARED / "crds" / "README.md").read_text(encoding="utf-8")
+    pins: dict[str, tuple[str, str]] = {}
+    for line in readme.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and cells[0].startswith(("knative-", "argo-", "istio-")):
+            pins[cells[0]] = (cells[1], cells[2])
+    assert pins
+    for folder, repo, tag, path, _ in rows:
+        assert pins[folder] == (repo, tag), folder
+        assert path.endswith(".yaml")
+    assert {row[0] for row in rows} == set(pins)
+
+
+def mirror_upstream(rows: list[tuple[str, str, str, str, str]], crds: Path, root: Path) -> Path:
+    """Lay the shared CRD copies out as raw.githubusercontent.com serves them."""
+    for folder, repo, tag, path, name in rows:
+        target = root / repo / tag / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(crds / folder / name, target)
+    return root
+
+
+def test_fetch_crds_downloads_every_file_into_the_cache(
+    renderer: Renderer, crds_dir: Path, tmp_path: Path
+) -> None:
+    root = renderer.render(DEFAULTS)
+    script = root / "scripts/fetch-crds.sh"
+    rows = fetch_table(script)
+    mirror = mirror_upstream(rows, crds_dir, tmp_path / "mirror")
+    work = tmp_path / "svc"
+    work.mkdir()
+    env = {**os.environ, "CRDS_BASE_URL": mirror.as_uri()}
+    done = subprocess.run(
+        [str(script)], cwd=work, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    fetched = {p.relative_to(work / ".crds").as_posix() for p in (work / ".crds").rglob("*.yaml")}
+    expected = {f"{folder}/{name}" for folder, _, _, _, name in rows}
+    assert fetched == expected
+    # Every CRD of the shared set is there (the Kafka broker ConfigMap is a sample, not a CRD).
+    shared = {p.relative_to(crds_dir).as_posix() for p in crds_dir.rglob("*.yaml")}
+    assert shared - fetched == {"knative-kafka-1.15/kafka-broker-config-sample.yaml"}
+    for rel in fetched:
+        assert (work / ".crds" / rel).read_bytes() == (crds_dir / rel).read_bytes()
+    # A second run keeps the cache.
+    again = subprocess.run(
+        [str(script)], cwd=work, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert again.returncode == 0
+    assert "already" in again.stdout
+
+
+def test_fetch_crds_failure_leaves_no_partial_cache(
+    renderer: Renderer, crds_dir: Path, tmp_path: Path
+) -> None:
+    root = renderer.render(DEFAULTS)
+    script = root / "scripts/fetch-crds.sh"
+    rows = fetch_table(script)
+    mirror = mirror_upstream(rows, crds_dir, tmp_path / "mirror")
+    _, repo, tag, path, _ = rows[-1]
+    (mirror / repo / tag / path).unlink()
+    work = tmp_path / "svc"
+    work.mkdir()
+    done = subprocess.run(
+        [str(script), "cache"],
+        cwd=work,
+        env={**os.environ, "CRDS_BASE_URL": mirror.as_uri()},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert f"could not download {mirror.as_uri()}/{repo}/{tag}/{path}" in done.stderr
+    assert list(work.iterdir()) == [], "nothing half-written"
+
+
+# ---------------------------------------------------------------------------
+# pyproject, .gitignore, README
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("python_version", list(PYTHON_SETS))
+def test_requires_python_stays_311_while_tools_target_the_choice(
+    renderer: Renderer, python_version: str
+) -> None:
+    root = renderer.render(PYTHON_SETS[python_version])
+    pyproject = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    assert pyproject["project"]["requires-python"] == ">=3.11"
+    assert pyproject["tool"]["mypy"]["python_version"] == python_version
+    assert pyproject["tool"]["ruff"]["target-version"] == "py" + python_version.replace(".", "")
+    assert not list(root.rglob(".python-version"))
+
+
+def test_gitignore_hides_caches_but_never_conflict_leftovers(
+    renderer: Renderer, tmp_path: Path
+) -> None:
+    repo = tmp_path / "svc"
+    repo.mkdir()
+    shutil.copy(renderer.render(DEFAULTS) / ".gitignore", repo / ".gitignore")
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+
+    def ignored(path: str) -> bool:
+        done = subprocess.run(["git", "check-ignore", "-q", path], cwd=repo)
+        return done.returncode == 0
+
+    for path in (".venv/bin/python", ".crds/x.yaml", "src/a/__pycache__/m.pyc", ".env"):
+        assert ignored(path), path
+    for path in ("Makefile.rej", "service.yaml.orig", "src/a/main.py", "uv.lock"):
+        assert not ignored(path), path
+
+
+def test_readme_first_screen_covers_run_test_deploy_canary_update(renderer: Renderer) -> None:
+    root = renderer.render(DEFAULTS)
+    pkg = package_of(DEFAULTS)
+    text = (root / "README.md").read_text(encoding="utf-8")
+    first_screen = "\n".join(text.splitlines()[:60])
+    for needle in (
+        "make run",
+        "make test",
+        "kubectl apply -k deployments/knative/overlays/",
+        "deployments/argocd",
+        f"python -m {pkg}.knative traffic",
+        "copier update --defaults",
+    ):
+        assert needle in first_screen, needle
+    for section in ("Layout", "Configuration", "Adding a handler", "Emitting events", "CI"):
+        assert re.search(rf"^## .*{section}", text, flags=re.MULTILINE), section
