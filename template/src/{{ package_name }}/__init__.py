@@ -1,0 +1,1 @@
+"""A Knative service that receives CloudEvents with FastAPI (see ``main.py``)."""

@@ -1,0 +1,292 @@
+"""The event endpoint: a plain ASGI callable for ``POST /``, the service's hot path.
+
+The app sends every request for ``/`` here before FastAPI's routing and middleware
+(see ``main.py``). Per request it does only what an event needs:
+
+* scans the raw ASGI header pairs once (no Starlette ``Request``/``Headers`` objects),
+* refuses a Content-Length over MAX_BODY_BYTES before reading, and counts while reading,
+* parses with orjson and the shared attribute rules, building the model once,
+* runs the handler under ``asyncio.timeout`` (no extra task) and a plain in-flight counter,
+* answers with precomputed header bytes and cached metric label children.
+
+Every refusal is an RFC 9457 problem: 4xx for bad input, 500 when the handler raises
+(Knative retries), 504 on timeout, 503 + Retry-After when MAX_CONCURRENT_HANDLERS are busy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from time import perf_counter
+from typing import Any, Final, NoReturn
+
+from ..logs import current_event
+from ..metrics import INVALID_TYPE, UNHANDLED_TYPE, EventMetrics
+from .errors import (
+    CloudEventError,
+    HandlerError,
+    HandlerTimeoutError,
+    MethodNotAllowedError,
+    OverloadedError,
+    PayloadTooLargeError,
+    ProblemError,
+    UnhandledEventTypeError,
+)
+from .models import CloudEvent
+from .parser import ContentMode, content_mode, parse_batch, parse_binary, parse_structured
+from .problem import AsgiHeaders, problem_parts
+from .registry import HandlerRegistry
+from .serializer import binary_pairs, to_batch
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+Response = tuple[int, AsgiHeaders, bytes]
+
+ACCEPTED: Final = "accepted"
+REPLIED: Final = "replied"
+_ALLOW: Final = b"POST, OPTIONS"
+_EMPTY_202: Final[Response] = (202, [(b"content-length", b"0")], b"")
+
+logger = logging.getLogger(__name__)
+
+
+class _Disconnected(Exception):
+    """The client went away before sending the whole body."""
+
+
+class EventEndpoint:
+    """Receives CloudEvents over HTTP and dispatches them to the registry's handlers."""
+
+    def __init__(
+        self,
+        registry: HandlerRegistry,
+        *,
+        max_body_bytes: int,
+        handler_timeout_seconds: float,
+        max_concurrent_handlers: int,
+        retry_after_seconds: int = 1,
+        metrics: EventMetrics | None = None,
+    ) -> None:
+        self.registry = registry
+        self.max_body_bytes = max_body_bytes
+        self.handler_timeout_seconds = handler_timeout_seconds
+        self.max_concurrent_handlers = max_concurrent_handlers
+        self.retry_after_seconds = retry_after_seconds
+        self.metrics = metrics if metrics is not None else EventMetrics()
+        self.busy = 0
+        self.metrics.track_in_flight(lambda: self.busy)
+
+    def warm_up(self) -> None:
+        """Create each registered type's metric series before the first event arrives."""
+        for registration in self.registry:
+            self.metrics.prepare(
+                registration.event_type,
+                (ACCEPTED, REPLIED, HandlerError.slug, HandlerTimeoutError.slug),
+            )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """ASGI entry point (http scopes only)."""
+        method = scope["method"]
+        if method == "POST":
+            try:
+                status, headers, body = await self._post(scope, receive)
+            except _Disconnected:
+                return
+        elif method == "OPTIONS":
+            status, headers, body = self._options(scope)
+        else:
+            status, headers, body = self._refuse(
+                MethodNotAllowedError(
+                    f"{method} is not supported here; events are delivered with POST",
+                    headers={"Allow": _ALLOW.decode()},
+                ),
+                INVALID_TYPE,
+            )
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    def _options(self, scope: Scope) -> Response:
+        """Answer OPTIONS: senders may probe with it (Knative, CloudEvents webhooks)."""
+        headers: AsgiHeaders = [(b"allow", _ALLOW), (b"content-length", b"0")]
+        for name, value in scope["headers"]:
+            if name == b"webhook-request-origin":
+                headers.append((b"webhook-allowed-origin", value))
+                headers.append((b"webhook-allowed-rate", b"*"))
+        return 200, headers, b""
+
+    async def _post(self, scope: Scope, receive: Receive) -> Response:
+        content_type: str | None = None
+        declared = b""
+        ce: dict[str, str] = {}
+        try:
+            for name, value in scope["headers"]:
+                if name[:3] == b"ce-":
+                    ce[name[3:].decode("ascii")] = value.decode("utf-8")
+                elif name == b"content-type":
+                    content_type = value.decode("latin-1")
+                elif name == b"content-length":
+                    declared = value
+        except UnicodeDecodeError:
+            error = CloudEventError("a ce-* header is not valid UTF-8; percent-encode it")
+            return self._refuse(error, INVALID_TYPE)
+        if declared and (not declared.isdigit() or int(declared) > self.max_body_bytes):
+            return self._refuse(
+                PayloadTooLargeError(
+                    f"Content-Length {declared.decode('latin-1')!r} exceeds the limit of "
+                    f"{self.max_body_bytes} bytes"
+                )
+                if declared.isdigit()
+                else CloudEventError("Content-Length is not a number"),
+                INVALID_TYPE,
+            )
+        try:
+            body = await self._read_body(receive)
+        except PayloadTooLargeError as exc:
+            return self._refuse(exc, INVALID_TYPE)
+        return await self.process(content_type, ce, body)
+
+    async def _read_body(self, receive: Receive) -> bytes:
+        """The request body, refusing it as soon as it grows past MAX_BODY_BYTES."""
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _Disconnected
+        body: bytes = message.get("body", b"")
+        if not message.get("more_body", False):
+            if len(body) > self.max_body_bytes:
+                raise self._too_large()
+            return body
+        chunks = [body]
+        size = len(body)
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise _Disconnected
+            chunk: bytes = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                raise self._too_large()
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+    def _too_large(self) -> PayloadTooLargeError:
+        return PayloadTooLargeError(f"the body exceeds the limit of {self.max_body_bytes} bytes")
+
+    async def process(self, content_type: str | None, ce: dict[str, str], body: bytes) -> Response:
+        """Parse, dispatch and answer one request (also used by the FastAPI route fallback)."""
+        try:
+            mode = content_mode(content_type)
+            if mode is ContentMode.BINARY:
+                event = parse_binary(ce, content_type, body)
+            elif mode is ContentMode.STRUCTURED:
+                event = parse_structured(body)
+            else:
+                return await self._dispatch_batch(parse_batch(body))
+        except CloudEventError as exc:
+            return self._refuse(exc, INVALID_TYPE)
+        try:
+            reply = await self.run(event)
+        except ProblemError as exc:
+            return problem_parts(exc)
+        if reply is None:
+            return _EMPTY_202
+        return self._reply(reply)
+
+    async def _dispatch_batch(self, events: list[CloudEvent]) -> Response:
+        """Run a batch's events in order; stop at the first failure (retries redeliver all)."""
+        replies: list[CloudEvent] = []
+        for index, event in enumerate(events):
+            try:
+                reply = await self.run(event)
+            except ProblemError as exc:
+                exc.detail = f"batch item [{index}]: {exc.detail}"
+                return problem_parts(exc)
+            if reply is not None:
+                replies.append(reply)
+        if not replies:
+            return _EMPTY_202
+        headers, body = to_batch(replies)
+        return (
+            200,
+            [
+                (b"content-type", headers["content-type"].encode("ascii")),
+                (b"content-length", str(len(body)).encode("ascii")),
+            ],
+            body,
+        )
+
+    def _reply(self, reply: CloudEvent) -> Response:
+        try:
+            headers, body = binary_pairs(reply)
+        except ProblemError as exc:
+            error = HandlerError(f"the handler's reply event cannot be encoded: {exc.detail}")
+            return problem_parts(error)
+        return 200, headers, body
+
+    def _refuse(self, error: ProblemError, event_type: str) -> Response:
+        self.metrics.count(event_type, error.slug)
+        return problem_parts(error)
+
+    async def run(self, event: CloudEvent) -> CloudEvent | None:
+        """Dispatch one valid event to its handler; raise a ProblemError for any refusal."""
+        registration = self.registry.get(event.type)
+        if registration is None:
+            self.metrics.count(UNHANDLED_TYPE, UnhandledEventTypeError.slug)
+            raise UnhandledEventTypeError(
+                f"no handler for event type {event.type!r}; "
+                f"this service handles {', '.join(self.registry.types) or 'no types'}",
+                attribute="type",
+            )
+        event_type = registration.event_type
+        try:
+            data = registration.decode(event)
+        except CloudEventError as exc:
+            self.metrics.count(event_type, exc.slug)
+            raise
+        if self.busy >= self.max_concurrent_handlers:
+            self.metrics.count(event_type, OverloadedError.slug)
+            raise OverloadedError(
+                f"{self.busy} events are being handled (MAX_CONCURRENT_HANDLERS); retry later",
+                headers={"Retry-After": str(self.retry_after_seconds)},
+            )
+        self.busy += 1
+        token = current_event.set((event.id, event_type))
+        started = perf_counter()
+        timeout = asyncio.timeout(self.handler_timeout_seconds)
+        try:
+            async with timeout:
+                reply = await registration.handler(event, data)
+        except TimeoutError:
+            if timeout.expired():
+                logger.error("handler %s timed out", registration.name)
+                self.metrics.count(event_type, HandlerTimeoutError.slug)
+                raise HandlerTimeoutError(
+                    f"the handler of {event_type!r} did not finish within "
+                    f"{self.handler_timeout_seconds} s (HANDLER_TIMEOUT_SECONDS)"
+                ) from None
+            self._failed(registration.name, event_type)
+        except Exception:
+            self._failed(registration.name, event_type)
+        finally:
+            self.busy -= 1
+            self.metrics.observe(event_type, perf_counter() - started)
+            current_event.reset(token)
+        if reply is not None and not isinstance(reply, CloudEvent):
+            self.metrics.count(event_type, HandlerError.slug)
+            raise HandlerError(
+                f"the handler of {event_type!r} returned {type(reply).__name__}, "
+                "expected a CloudEvent or None"
+            )
+        self.metrics.count(event_type, ACCEPTED if reply is None else REPLIED)
+        return reply
+
+    def _failed(self, name: str, event_type: str) -> NoReturn:
+        """Log the handler's exception (still in context) and turn it into a 500."""
+        logger.exception("handler %s raised", name)
+        self.metrics.count(event_type, HandlerError.slug)
+        raise HandlerError(
+            f"the handler of {event_type!r} raised an error; the event can be retried"
+        ) from None

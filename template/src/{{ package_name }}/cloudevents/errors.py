@@ -1,0 +1,124 @@
+"""Errors of the CloudEvents adapter, each carrying the HTTP problem it becomes.
+
+Every error knows its status code, a stable ``slug`` (the RFC 9457 problem ``type`` and the
+``outcome`` label of the metrics) and, where one is at fault, the CloudEvent ``attribute``.
+The endpoint and the FastAPI dependency turn any of them into ``application/problem+json``
+without a lookup table, so a new error cannot be forgotten in one of the two places.
+
+Bad input is always a 4xx :class:`CloudEventError`; only the handler's own failures
+(:class:`HandlerError` and friends) are 5xx, because Knative retries 5xx and retrying a
+malformed event can never succeed.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class ProblemError(Exception):
+    """An error that is answered with an RFC 9457 problem document."""
+
+    status: ClassVar[int] = 500
+    slug: ClassVar[str] = "internal-error"
+    title: ClassVar[str] = "Internal error"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        attribute: str | None = None,
+        extra: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.attribute = attribute
+        self.extra = extra or {}
+        self.headers = headers or {}
+
+
+class CloudEventError(ProblemError):
+    """Base error for CloudEvent issues: the request cannot be accepted as sent (4xx)."""
+
+    status = 400
+    slug = "invalid-cloudevent"
+    title = "Invalid CloudEvent"
+
+
+class CloudEventValidationError(CloudEventError):
+    """A required attribute is missing, or an attribute has an invalid value."""
+
+
+class CloudEventSerializationError(CloudEventError):
+    """A CloudEvent could not be decoded (bad JSON, bad base64) or encoded."""
+
+    slug = "malformed-cloudevent"
+    title = "Malformed CloudEvent"
+
+
+class UnsupportedContentTypeError(CloudEventError):
+    """The request's content type is no CloudEvents format this service reads."""
+
+    status = 415
+    slug = "unsupported-content-type"
+    title = "Unsupported content type"
+
+
+class PayloadTooLargeError(CloudEventError):
+    """The body is larger than MAX_BODY_BYTES."""
+
+    status = 413
+    slug = "payload-too-large"
+    title = "Payload too large"
+
+
+class UnhandledEventTypeError(CloudEventError):
+    """No handler is registered for the event's ``type``.
+
+    400, not 404: the Knative data-plane contract retries 404 ("endpoint does not exist")
+    but not 400. No retry can make this revision handle a type it has no handler for, so
+    400 sends the event straight to the dead-letter sink instead of burning the retries.
+    """
+
+    slug = "unhandled-event-type"
+    title = "Unhandled event type"
+
+
+class DataValidationError(CloudEventError):
+    """The event is valid but its ``data`` does not fit the handler's model."""
+
+    status = 422
+    slug = "invalid-data"
+    title = "Invalid event data"
+
+
+class MethodNotAllowedError(CloudEventError):
+    """Events arrive as POST; anything else on the event path is refused."""
+
+    status = 405
+    slug = "method-not-allowed"
+    title = "Method not allowed"
+
+
+class HandlerError(ProblemError):
+    """The handler raised; 500 so the sender (a Knative broker) retries."""
+
+    status = 500
+    slug = "handler-failed"
+    title = "Handler failed"
+
+
+class HandlerTimeoutError(HandlerError):
+    """The handler ran longer than HANDLER_TIMEOUT_SECONDS."""
+
+    status = 504
+    slug = "handler-timeout"
+    title = "Handler timed out"
+
+
+class OverloadedError(HandlerError):
+    """MAX_CONCURRENT_HANDLERS are busy; the sender should retry after Retry-After."""
+
+    status = 503
+    slug = "overloaded"
+    title = "Too many events in progress"

@@ -1,0 +1,289 @@
+"""The CloudEvent model (CloudEvents 1.0) and the attribute rules every entry point shares.
+
+One set of checks serves the pydantic model (``CloudEvent(...)``, ``model_validate``) and
+the parser: the parser runs :func:`check_attributes` itself and then builds the model with
+``model_construct``, so an event is validated exactly once on the hot path.
+
+Why not the ``cloudevents`` SDK's event class: it fills a missing ``id`` with a fresh
+UUID and a missing ``time`` with "now" (so a binary request without ``ce-id`` would be
+accepted, and a round trip would add attributes), it accepts any ``isoparse``-able time
+rather than RFC 3339, and it does not check that ``source`` is a URI-reference. A
+receiver must reject such events, so the rules are written out here.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from enum import Enum
+from functools import lru_cache
+from typing import Any, Final
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from .errors import CloudEventValidationError
+
+SPECVERSION: Final = "1.0"
+REQUIRED_ATTRIBUTES: Final = ("specversion", "id", "source", "type")
+OPTIONAL_ATTRIBUTES: Final = ("datacontenttype", "dataschema", "subject", "time")
+CONTEXT_ATTRIBUTES: Final = frozenset(REQUIRED_ATTRIBUTES + OPTIONAL_ATTRIBUTES)
+DATA_MEMBERS: Final = frozenset({"data", "data_base64"})
+DEFAULT_DATACONTENTTYPE: Final = "application/json"
+# The spec says extension names SHOULD NOT exceed 20 characters: longer names are accepted
+# (other senders may use them) but the rule below is a MUST.
+RECOMMENDED_EXTENSION_NAME_LENGTH: Final = 20
+INT32_MIN: Final = -(2**31)
+INT32_MAX: Final = 2**31 - 1
+
+ExtensionValue = str | int | bool
+
+_EXTENSION_NAME = re.compile(r"[a-z0-9]+")
+_URI_REFERENCE = re.compile(r"(?:[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=]|%[0-9A-Fa-f]{2})+")
+_SCHEME_PREFIX = re.compile(r"([^:/?#]*):")
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*")
+_RFC3339 = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})", re.ASCII
+)
+_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z\-]+"  # noqa: S105 - an RFC 9110 token pattern
+_MEDIA_TYPE = re.compile(rf"{_TOKEN}/{_TOKEN}(?:\s*;.*)?", re.DOTALL)
+
+
+class DataKind(Enum):
+    """How a ``datacontenttype`` carries data: a JSON value, text, or opaque bytes."""
+
+    JSON = "json"
+    TEXT = "text"
+    BINARY = "binary"
+
+
+@lru_cache(maxsize=256)
+def data_kind(content_type: str | None) -> DataKind:
+    """Classify a content type; ``None`` means JSON (CloudEvents JSON format, 3.1)."""
+    if content_type is None:
+        return DataKind.JSON
+    media = content_type.partition(";")[0].strip().lower()
+    if media in ("application/json", "text/json") or media.endswith("+json"):
+        return DataKind.JSON
+    if media.startswith("text/") or media in ("application/xml",) or media.endswith("+xml"):
+        return DataKind.TEXT
+    return DataKind.BINARY
+
+
+def _invalid(name: str, detail: str) -> CloudEventValidationError:
+    return CloudEventValidationError(detail, attribute=name)
+
+
+def _required_string(raw: Mapping[str, Any], name: str) -> str:
+    value = raw.get(name)
+    if value is None:
+        raise _invalid(name, f"required attribute '{name}' is missing")
+    if not isinstance(value, str):
+        raise _invalid(name, f"attribute '{name}' must be a string, not {type(value).__name__}")
+    if not value:
+        raise _invalid(name, f"attribute '{name}' must not be empty")
+    return value
+
+
+def is_uri_reference(value: str, *, absolute: bool = False) -> bool:
+    """RFC 3986 URI-reference check: characters, percent-escapes, scheme, one fragment.
+
+    Not a full grammar (brackets are allowed anywhere, not only in an IP-literal host),
+    but it refuses what matters for routing and logs: spaces, control and non-ASCII
+    characters, broken escapes, and a first segment that looks like an invalid scheme.
+    """
+    if not _URI_REFERENCE.fullmatch(value) or value.count("#") > 1:
+        return False
+    prefix = _SCHEME_PREFIX.match(value)
+    if prefix is None:
+        return not absolute
+    return _SCHEME.fullmatch(prefix.group(1)) is not None
+
+
+def parse_time(value: object) -> datetime:
+    """An RFC 3339 timestamp (string or aware datetime) as an aware datetime."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise _invalid("time", "attribute 'time' must be timezone-aware")
+        return value
+    if not isinstance(value, str):
+        raise _invalid(
+            "time", f"attribute 'time' must be an RFC 3339 string, not {type(value).__name__}"
+        )
+    if not _RFC3339.fullmatch(value):
+        raise _invalid("time", f"attribute 'time' is not an RFC 3339 timestamp: {value!r}")
+    try:
+        return datetime.fromisoformat(value.upper())
+    except ValueError as exc:
+        raise _invalid("time", f"attribute 'time' is not a valid timestamp: {exc}") from None
+
+
+def format_time(value: datetime) -> str:
+    """RFC 3339 in UTC with ``Z`` (offsets with seconds cannot be written in RFC 3339)."""
+    text = value.astimezone(UTC).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def _optional_string(raw: Mapping[str, Any], name: str) -> str | None:
+    value = raw.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise _invalid(name, f"attribute '{name}' must be a string, not {type(value).__name__}")
+    if not value:
+        raise _invalid(name, f"attribute '{name}' must not be empty when present")
+    return value
+
+
+def check_extension(name: str, value: object) -> ExtensionValue:
+    """Check an extension attribute's name (spec: a-z and 0-9 only) and value type."""
+    if name in DATA_MEMBERS or name in CONTEXT_ATTRIBUTES or not _EXTENSION_NAME.fullmatch(name):
+        raise _invalid(
+            name,
+            f"extension attribute name {name!r} must consist of lowercase letters a-z and "
+            "digits 0-9 only and must not be 'data' or a context attribute's name",
+        )
+    if isinstance(value, bool | str):
+        return value
+    if isinstance(value, int):
+        if not INT32_MIN <= value <= INT32_MAX:
+            raise _invalid(
+                name, f"extension attribute '{name}' is outside the 32-bit integer range"
+            )
+        return value
+    raise _invalid(
+        name,
+        f"extension attribute '{name}' must be a string, integer or boolean, "
+        f"not {type(value).__name__}",
+    )
+
+
+def check_attributes(
+    raw: Mapping[str, Any], *, default_specversion: bool = False
+) -> dict[str, Any]:
+    """Validate a CloudEvent given as a flat mapping (the JSON format's object shape).
+
+    Keys other than the context attributes, ``data``, ``data_base64`` and ``extensions``
+    are extension attributes. Returns the model's field values; raises
+    :class:`CloudEventValidationError` naming the first attribute at fault.
+    ``default_specversion`` lets Python callers omit ``specversion``; requests may not.
+    """
+    if default_specversion and raw.get("specversion") is None:
+        specversion = SPECVERSION
+    else:
+        specversion = _required_string(raw, "specversion")
+    if specversion != SPECVERSION:
+        raise _invalid("specversion", f"specversion must be '{SPECVERSION}', not {specversion!r}")
+    fields: dict[str, Any] = {"specversion": specversion, "id": _required_string(raw, "id")}
+    source = _required_string(raw, "source")
+    if not is_uri_reference(source):
+        raise _invalid("source", f"attribute 'source' must be a URI-reference, not {source!r}")
+    fields["source"] = source
+    fields["type"] = _required_string(raw, "type")
+
+    datacontenttype = raw.get("datacontenttype", DEFAULT_DATACONTENTTYPE)
+    if datacontenttype is not None:
+        if not isinstance(datacontenttype, str) or not _MEDIA_TYPE.fullmatch(datacontenttype):
+            raise _invalid(
+                "datacontenttype",
+                f"attribute 'datacontenttype' must be a media type, not {datacontenttype!r}",
+            )
+    fields["datacontenttype"] = datacontenttype
+    dataschema = _optional_string(raw, "dataschema")
+    if dataschema is not None and not is_uri_reference(dataschema, absolute=True):
+        raise _invalid(
+            "dataschema", f"attribute 'dataschema' must be an absolute URI, not {dataschema!r}"
+        )
+    fields["dataschema"] = dataschema
+    fields["subject"] = _optional_string(raw, "subject")
+    time = raw.get("time")
+    fields["time"] = None if time is None else parse_time(time)
+
+    fields["data"], fields["data_base64"] = _check_data(raw)
+    fields["extensions"] = _check_extensions(raw)
+    return fields
+
+
+def _check_data(raw: Mapping[str, Any]) -> tuple[Any, str | None]:
+    data = raw.get("data")
+    data_base64 = raw.get("data_base64")
+    if isinstance(data, bytes | bytearray):
+        if data_base64 is not None:
+            raise _invalid(
+                "data_base64", "an event carries either 'data' or 'data_base64', not both"
+            )
+        return None, base64.b64encode(data).decode("ascii")
+    if data_base64 is None:
+        return data, None
+    if data is not None:
+        raise _invalid("data_base64", "an event carries either 'data' or 'data_base64', not both")
+    if not isinstance(data_base64, str):
+        raise _invalid("data_base64", "'data_base64' must be a base64 string")
+    try:
+        base64.b64decode(data_base64, validate=True)
+    except binascii.Error as exc:
+        raise _invalid("data_base64", f"'data_base64' is not valid base64: {exc}") from None
+    return None, data_base64
+
+
+def _check_extensions(raw: Mapping[str, Any]) -> dict[str, ExtensionValue]:
+    extensions: dict[str, ExtensionValue] = {}
+    given = raw.get("extensions")
+    if given is not None:
+        if not isinstance(given, Mapping):
+            raise _invalid("extensions", "'extensions' must be a mapping of name to value")
+        for name, value in given.items():
+            if value is not None:
+                extensions[str(name)] = check_extension(str(name), value)
+    for name, value in raw.items():
+        if name in CONTEXT_ATTRIBUTES or name in DATA_MEMBERS or name == "extensions":
+            continue
+        if value is not None:  # JSON null means "absent" in the JSON event format
+            extensions[name] = check_extension(name, value)
+    return extensions
+
+
+class CloudEvent(BaseModel):
+    """A CloudEvents 1.0 event.
+
+    ``data`` holds a JSON value (JSON content types) or a string (text types); opaque
+    bytes travel as ``data_base64`` (pass ``data=b"..."`` and the model encodes it).
+    Extension attributes live in ``extensions`` and may also be given as keyword
+    arguments: ``CloudEvent(id=..., source=..., type=..., traceparent="...")``.
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=False)
+
+    id: str
+    source: str
+    type: str
+    specversion: str = SPECVERSION
+    datacontenttype: str | None = DEFAULT_DATACONTENTTYPE
+    dataschema: str | None = None
+    subject: str | None = None
+    time: datetime | None = None
+    data: Any = None
+    data_base64: str | None = None
+    extensions: dict[str, ExtensionValue] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _check(cls, value: Any) -> Any:
+        """Apply the same rules as the parser (errors are CloudEventValidationError)."""
+        if isinstance(value, Mapping):
+            return check_attributes(value, default_specversion=True)
+        return value
+
+    @property
+    def data_bytes(self) -> bytes | None:
+        """The decoded ``data_base64`` payload, if the event carries bytes."""
+        if self.data_base64 is None:
+            return None
+        return base64.b64decode(self.data_base64)
+
+
+def event_from_mapping(raw: Mapping[str, Any]) -> CloudEvent:
+    """Validate a flat mapping (structured JSON shape) and build the event without re-validating."""
+    return CloudEvent.model_construct(**check_attributes(raw))
