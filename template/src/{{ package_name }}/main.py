@@ -63,6 +63,7 @@ def _lifespan(
         finally:
             health.mark_draining()
             restore()
+            await endpoint.close()
 
     return lifespan
 

@@ -21,11 +21,15 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client.gc_collector import GCCollector
+from prometheus_client.registry import Collector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
 INVALID_TYPE: Final = "_invalid"
 UNHANDLED_TYPE: Final = "_unhandled"
+#: Collectors that every app's registry serves too, e.g. the service manager's counters.
+#: Append before ``create_app()`` (a handler module does it when it is imported).
+SHARED_COLLECTORS: Final[list[Collector]] = []
 LATENCY_BUCKETS: Final = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 )  # fmt: skip
@@ -39,6 +43,8 @@ class EventMetrics:
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
         GCCollector(registry=self.registry)
+        for collector in SHARED_COLLECTORS:
+            self.registry.register(collector)
         self.received = Counter(
             "cloudevents_received",
             "CloudEvents received, by type and outcome (accepted, replied or a problem slug).",

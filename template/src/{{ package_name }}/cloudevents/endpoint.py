@@ -6,7 +6,7 @@ The app sends every request for ``/`` here before FastAPI's routing and middlewa
 * scans the raw ASGI header pairs once (no Starlette ``Request``/``Headers`` objects),
 * refuses a Content-Length over MAX_BODY_BYTES before reading, and counts while reading,
 * parses with orjson and the shared attribute rules, building the model once,
-* runs the handler under ``asyncio.timeout`` (no extra task) and a plain in-flight counter,
+* runs the handler under a dict-based deadline (see :class:`Deadlines`) and a plain counter,
 * answers with precomputed header bytes and cached metric label children.
 
 Every refusal is an RFC 9457 problem: 4xx for bad input, 500 when the handler raises
@@ -16,6 +16,7 @@ Every refusal is an RFC 9457 problem: 4xx for bad input, 500 when the handler ra
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from time import perf_counter
@@ -57,6 +58,65 @@ class _Disconnected(Exception):
     """The client went away before sending the whole body."""
 
 
+class Deadlines:
+    """Cancels handlers that outlive HANDLER_TIMEOUT_SECONDS, from one sweeper task.
+
+    ``asyncio.timeout`` (or ``wait_for``) schedules and cancels a timer per request, and
+    the cancelled timers pile up in the loop's heap for the whole timeout. Here a request
+    only writes its task and deadline into a dict; a single sweeper task, alive only
+    while handlers run, wakes every ``timeout / 20`` (at most 0.5 s) and cancels overdue
+    handlers. A timeout therefore fires up to one tick late, which is fine for a limit
+    meant to answer 504 before Knative's own request timeout.
+    """
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.tick = min(timeout / 20, 0.5)
+        self._running: dict[asyncio.Task[Any], float] = {}
+        self._cancelled: set[asyncio.Task[Any]] = set()
+        self._sweeper: asyncio.Task[None] | None = None
+
+    def watch(self, task: asyncio.Task[Any]) -> None:
+        """Start the clock for ``task`` (the request's task)."""
+        loop = task.get_loop()
+        self._running[task] = loop.time() + self.timeout
+        sweeper = self._sweeper
+        if sweeper is None or sweeper.done() or sweeper.get_loop() is not loop:
+            self._sweeper = loop.create_task(self._sweep())
+
+    def expired(self, task: asyncio.Task[Any]) -> bool:
+        """True if the sweeper cancelled ``task``; takes that cancellation back."""
+        if task in self._cancelled:
+            self._cancelled.discard(task)
+            task.uncancel()
+            return True
+        return False
+
+    def forget(self, task: asyncio.Task[Any]) -> None:
+        """Stop the clock for ``task``."""
+        self._running.pop(task, None)
+        if task in self._cancelled:  # it finished anyway, after the sweeper cancelled it
+            self._cancelled.discard(task)
+            task.uncancel()
+
+    async def close(self) -> None:
+        """Stop the sweeper (lifespan shutdown)."""
+        if self._sweeper is not None and not self._sweeper.done():
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+
+    async def _sweep(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._running:
+            await asyncio.sleep(self.tick)
+            now = loop.time()
+            for task, deadline in list(self._running.items()):
+                if deadline <= now and task not in self._cancelled:
+                    self._cancelled.add(task)
+                    task.cancel()
+
+
 class EventEndpoint:
     """Receives CloudEvents over HTTP and dispatches them to the registry's handlers."""
 
@@ -77,6 +137,7 @@ class EventEndpoint:
         self.retry_after_seconds = retry_after_seconds
         self.metrics = metrics if metrics is not None else EventMetrics()
         self.busy = 0
+        self._deadlines = Deadlines(handler_timeout_seconds)
         self.metrics.track_in_flight(lambda: self.busy)
 
     def warm_up(self) -> None:
@@ -86,6 +147,10 @@ class EventEndpoint:
                 registration.event_type,
                 (ACCEPTED, REPLIED, HandlerError.slug, HandlerTimeoutError.slug),
             )
+
+    async def close(self) -> None:
+        """Release the endpoint's background task (called at lifespan shutdown)."""
+        await self._deadlines.close()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """ASGI entry point (http scopes only)."""
@@ -254,23 +319,26 @@ class EventEndpoint:
             )
         self.busy += 1
         token = current_event.set((event.id, event_type))
+        task = asyncio.current_task()
         started = perf_counter()
-        timeout = asyncio.timeout(self.handler_timeout_seconds)
+        if task is not None:
+            self._deadlines.watch(task)
         try:
-            async with timeout:
-                reply = await registration.handler(event, data)
-        except TimeoutError:
-            if timeout.expired():
-                logger.error("handler %s timed out", registration.name)
-                self.metrics.count(event_type, HandlerTimeoutError.slug)
-                raise HandlerTimeoutError(
-                    f"the handler of {event_type!r} did not finish within "
-                    f"{self.handler_timeout_seconds} s (HANDLER_TIMEOUT_SECONDS)"
-                ) from None
-            self._failed(registration.name, event_type)
+            reply = await registration.handler(event, data)
+        except asyncio.CancelledError:
+            if task is None or not self._deadlines.expired(task):
+                raise
+            logger.error("handler %s timed out", registration.name)
+            self.metrics.count(event_type, HandlerTimeoutError.slug)
+            raise HandlerTimeoutError(
+                f"the handler of {event_type!r} did not finish within "
+                f"{self.handler_timeout_seconds} s (HANDLER_TIMEOUT_SECONDS)"
+            ) from None
         except Exception:
             self._failed(registration.name, event_type)
         finally:
+            if task is not None:
+                self._deadlines.forget(task)
             self.busy -= 1
             self.metrics.observe(event_type, perf_counter() - started)
             current_event.reset(token)
