@@ -1,0 +1,229 @@
+"""`validate`: build every environment with kustomize and check it the way a cluster would.
+
+For each ``deployments/knative/overlays/<env>`` the kustomize output is checked against
+the CRD schemas (when a CRD directory is given), the admission rules in ``rules.py`` and the
+cross-references in ``references.py``. The Argo CD files in ``deployments/argocd`` get the
+same schema and rule checks, plus: every path an Application would sync exists in the repo.
+One line per violation, exit status 1 when there is any.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .argo import TemplateError, generate_applications
+from .references import check_references, load_external_references
+from .rules import APPLICATION_SET, Violation, check_documents, group_kind_of
+from .schemas import SchemaValidator
+
+HELP = "kustomize every overlay and check schemas, admission rules and references"
+CRDS_ENV_VAR = "KNATIVE_CRDS_DIR"
+ARGOCD_ENV = "argocd"
+KNATIVE_DIR = Path("deployments/knative")
+ARGOCD_DIR = Path("deployments/argocd")
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@dataclass
+class Report:
+    """What one validation found."""
+
+    violations: list[Violation] = field(default_factory=list)
+    documents: int = 0
+    environments: list[str] = field(default_factory=list)
+    schemas_checked: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+    def summary(self) -> str:
+        status = "ok" if self.ok else f"{len(self.violations)} violation(s)"
+        envs = len(self.environments)
+        return f"{self.documents} documents in {envs} environments: {status}"
+
+
+class KustomizeError(RuntimeError):
+    """kustomize could not build an overlay (or is not installed)."""
+
+
+def kustomize_command() -> list[str]:
+    """`kubectl kustomize` when kubectl exists, else the standalone `kustomize build`."""
+    if shutil.which("kubectl"):
+        return ["kubectl", "kustomize"]
+    if shutil.which("kustomize"):
+        return ["kustomize", "build"]
+    raise KustomizeError("neither kubectl nor kustomize is on PATH; install one of them")
+
+
+def kustomize_build(directory: Path) -> list[dict[str, Any]]:
+    """The documents kustomize builds from ``directory``."""
+    done = subprocess.run(  # noqa: S603 - fixed argv, no shell
+        [*kustomize_command(), str(directory)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise KustomizeError(done.stderr.strip() or f"kustomize failed on {directory}")
+    return [d for d in yaml.load_all(done.stdout, Loader=_LOADER) if d is not None]
+
+
+def overlay_namespace(overlay: Path) -> str | None:
+    """The ``namespace:`` an overlay's kustomization sets (what its objects must live in)."""
+    data = yaml.safe_load((overlay / "kustomization.yaml").read_text(encoding="utf-8"))
+    value = data.get("namespace") if isinstance(data, Mapping) else None
+    return value if isinstance(value, str) else None
+
+
+def find_overlays(root: Path) -> list[Path]:
+    """Every deployments/knative/overlays/<env> with a kustomization.yaml, sorted."""
+    base = root / KNATIVE_DIR / "overlays"
+    if not base.is_dir():
+        return []
+    return sorted(p for p in base.iterdir() if (p / "kustomization.yaml").is_file())
+
+
+def _tag(violations: Sequence[Violation], env: str) -> list[Violation]:
+    return [replace(v, env=env) for v in violations]
+
+
+def _schema_violations(validator: SchemaValidator | None, docs: Sequence[Mapping[str, Any]]) -> list[Violation]:
+    if validator is None:
+        return []
+    found: list[Violation] = []
+    for doc in docs:
+        found.extend(validator.validate(doc))
+    return found
+
+
+def _argocd_paths(root: Path, docs: Sequence[Mapping[str, Any]]) -> list[Violation]:
+    """Each generated Application's source path is a kustomize directory in this repo."""
+    found = []
+    for doc in docs:
+        if group_kind_of(doc) != APPLICATION_SET:
+            continue
+        try:
+            applications = generate_applications(doc)
+        except TemplateError:
+            continue  # reported by the argocd/generated-applications rule
+        for application in applications:
+            source = (application.get("spec") or {}).get("source") or {}
+            path = source.get("path")
+            name = (application.get("metadata") or {}).get("name", "")
+            if not isinstance(path, str) or not (root / path / "kustomization.yaml").is_file():
+                found.append(
+                    Violation(
+                        "argocd/source-path-exists",
+                        f"Application {name}: source path {path!r} is not a kustomization "
+                        "directory in this repository",
+                        "ApplicationSet",
+                        (doc.get("metadata") or {}).get("name", ""),
+                        "spec.template.spec.source.path",
+                    )
+                )
+    return found
+
+
+def validate_tree(
+    root: Path, crds_dir: Path | None = None, envs: Sequence[str] | None = None
+) -> Report:
+    """Build and check every environment (or only ``envs``) and the Argo CD files."""
+    report = Report(schemas_checked=crds_dir is not None)
+    validator = SchemaValidator(crds_dir) if crds_dir is not None else None
+    try:
+        external = load_external_references(root / KNATIVE_DIR / "external-references.yaml")
+    except ValueError as error:
+        report.violations.append(Violation("references/external-file", str(error)))
+        external = []
+    overlays = find_overlays(root)
+    if not overlays:
+        report.violations.append(
+            Violation("kustomize/build", f"no overlays under {root / KNATIVE_DIR / 'overlays'}")
+        )
+    for overlay in overlays:
+        env = overlay.name
+        if envs and env not in envs:
+            continue
+        report.environments.append(env)
+        try:
+            docs = kustomize_build(overlay)
+        except KustomizeError as error:
+            report.violations.append(Violation("kustomize/build", str(error), env=env))
+            continue
+        report.documents += len(docs)
+        found = _schema_violations(validator, docs)
+        found += check_documents(docs)
+        found += check_references(docs, external, overlay_namespace(overlay))
+        report.violations.extend(_tag(found, env))
+
+    argocd_dir = root / ARGOCD_DIR
+    if argocd_dir.is_dir() and (not envs or ARGOCD_ENV in envs):
+        docs = []
+        for path in sorted(argocd_dir.glob("*.yaml")):
+            docs.extend(
+                d
+                for d in yaml.load_all(path.read_text(encoding="utf-8"), Loader=_LOADER)
+                if d is not None
+            )
+        if docs:
+            report.environments.append(ARGOCD_ENV)
+            report.documents += len(docs)
+            found = _schema_violations(validator, docs)
+            found += check_documents(docs)
+            found += _argocd_paths(root, docs)
+            report.violations.extend(_tag(found, ARGOCD_ENV))
+    return report
+
+
+# --------------------------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `validate`."""
+    parser.add_argument("--root", type=Path, default=Path(), help="project root (default: .)")
+    parser.add_argument(
+        "--crds",
+        type=Path,
+        default=None,
+        help=f"directory of upstream CRDs (default: ${CRDS_ENV_VAR}); see scripts/fetch-crds.sh",
+    )
+    parser.add_argument(
+        "--env", action="append", default=None, help="only this environment (repeatable)"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run `validate`; print one line per violation and a summary. 0 = clean."""
+    crds = args.crds
+    if crds is None and os.environ.get(CRDS_ENV_VAR):
+        crds = Path(os.environ[CRDS_ENV_VAR])
+    if crds is not None and not crds.is_dir():
+        print(f"validate: CRD directory {crds} does not exist (scripts/fetch-crds.sh {crds})")
+        return 2
+    if crds is None:
+        print(
+            "validate: schema validation skipped: it needs the upstream CRDs. Fetch them with "
+            f"`scripts/fetch-crds.sh .crds` and pass `--crds .crds` (or set {CRDS_ENV_VAR}). "
+            "Admission rules and references are still checked."
+        )
+    try:
+        report = validate_tree(args.root.resolve(), crds, args.env)
+    except KustomizeError as error:
+        print(f"validate: {error}")
+        return 2
+    for violation in report.violations:
+        print(violation)
+    print(report.summary())
+    return 0 if report.ok else 1
