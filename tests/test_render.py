@@ -11,6 +11,7 @@ import filecmp
 import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -201,6 +202,23 @@ def test_one_trigger_per_event_type(renderer: Renderer) -> None:
             if isinstance(doc, dict) and doc.get("kind") == "Trigger":
                 types.append(doc["spec"]["filter"]["attributes"]["type"])
     assert sorted(types) == sorted(KAFKA_HPA_CANARY["event_types"])
+
+
+def test_free_text_answers_survive_quotes_backslashes_and_unicode(renderer: Renderer) -> None:
+    """description, author_name and author_email land in TOML verbatim, whatever they hold."""
+    answers = {
+        "service_name": "text-check",
+        "description": 'Parses "C:\\logs\\*.txt" & <tags> for Zoë\'s team \\u0041',
+        "author_name": 'O\'Brien "Ops" \\ Co',
+        "author_email": 'o"brien@example.com',
+    }
+    root = renderer.render(answers)
+    project = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert project["description"] == answers["description"]
+    assert project["authors"] == [
+        {"name": answers["author_name"], "email": answers["author_email"]}
+    ]
+    assert answers["description"] in (root / "README.md").read_text(encoding="utf-8")
 
 
 # ---------------------------------------------------------------------------
