@@ -19,11 +19,9 @@ class Command(Protocol):
 
     HELP: str
 
-    @staticmethod
-    def add_arguments(parser: argparse.ArgumentParser) -> None: ...
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
 
-    @staticmethod
-    def run(args: argparse.Namespace) -> int: ...
+    def run(self, args: argparse.Namespace) -> int: ...
 
 
 COMMANDS: dict[str, Command] = {

@@ -39,7 +39,9 @@ def _truthy(value: Any) -> bool:
     return value not in (None, False, 0, "", [], {})
 
 
-def render_go_template(text: str, params: Mapping[str, Any], *, missing_ok: bool = False) -> str:
+def render_go_template(  # noqa: PLR0912 - one branch per template action
+    text: str, params: Mapping[str, Any], *, missing_ok: bool = False
+) -> str:
     """Render ``text`` with ``params`` as Argo CD's goTemplate would (supported subset)."""
     out: list[str] = []
     # Stack of (emitting_before_if, condition_taken, in_else)

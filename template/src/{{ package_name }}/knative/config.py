@@ -10,6 +10,7 @@ built up target by target.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from types import MappingProxyType
@@ -26,7 +27,9 @@ from .formats import (
     parse_quantity,
 )
 
-_IMAGE = re.compile(r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)+(:[\w][\w.-]{0,127}|@sha256:[0-9a-f]{64})?$")
+_IMAGE = re.compile(
+    r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)+(:[\w][\w.-]{0,127}|@sha256:[0-9a-f]{64})?$"
+)
 _ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
 
 
@@ -101,8 +104,7 @@ def _check_autoscaling(config: KnativeServiceConfig) -> None:
     allowed = c.METRICS_FOR_CLASS[short]
     if config.autoscaling_metric not in allowed:
         raise InvalidAutoscalingConfigError(
-            f"{short} supports the metrics {', '.join(allowed)}, not "
-            f"{config.autoscaling_metric!r}",
+            f"{short} supports the metrics {', '.join(allowed)}, not {config.autoscaling_metric!r}",
             rule="autoscaling/metric-for-class",
         )
     target = config.autoscaling_target
@@ -137,7 +139,9 @@ def _check_autoscaling(config: KnativeServiceConfig) -> None:
         try:
             seconds = parse_go_duration(config.scale_down_delay)
         except ValueError as error:
-            raise InvalidAutoscalingConfigError(str(error), rule="autoscaling/scale-down-delay") from None
+            raise InvalidAutoscalingConfigError(
+                str(error), rule="autoscaling/scale-down-delay"
+            ) from None
         if seconds < 0 or seconds > c.SCALE_DOWN_DELAY_MAX_SECONDS or seconds != int(seconds):
             raise InvalidAutoscalingConfigError(
                 f"scale_down_delay {config.scale_down_delay!r} must be whole seconds from 0s to 1h",
@@ -194,23 +198,19 @@ class KnativeServiceConfig:
 
     istio_sidecar: bool = c.DEFAULT_ISTIO_SIDECAR
 
-    labels: MappingProxyType[str, str] = field(default_factory=lambda: _frozen_map({}))
-    annotations: MappingProxyType[str, str] = field(default_factory=lambda: _frozen_map({}))
-    template_labels: MappingProxyType[str, str] = field(default_factory=lambda: _frozen_map({}))
-    template_annotations: MappingProxyType[str, str] = field(
-        default_factory=lambda: _frozen_map({})
-    )
+    labels: Mapping[str, str] = field(default_factory=lambda: _frozen_map({}))
+    annotations: Mapping[str, str] = field(default_factory=lambda: _frozen_map({}))
+    template_labels: Mapping[str, str] = field(default_factory=lambda: _frozen_map({}))
+    template_annotations: Mapping[str, str] = field(default_factory=lambda: _frozen_map({}))
     revision_name: str | None = None
     service_account_name: str | None = None
     automount_service_account_token: bool | None = None
     config_map_name: str | None = None
-    env: MappingProxyType[str, str] = field(default_factory=lambda: _frozen_map({}))
+    env: Mapping[str, str] = field(default_factory=lambda: _frozen_map({}))
     readiness_probe: ProbeConfig | None = None
     liveness_probe: ProbeConfig | None = None
     security: SecurityConfig = field(default_factory=SecurityConfig)
-    scratch_volumes: MappingProxyType[str, str] = field(
-        default_factory=lambda: _frozen_map({})
-    )
+    scratch_volumes: Mapping[str, str] = field(default_factory=lambda: _frozen_map({}))
     traffic: TrafficConfig | None = None
 
     def __post_init__(self) -> None:
@@ -234,7 +234,7 @@ class KnativeServiceConfig:
     def __hash__(self) -> int:
         return hash((self.name, self.namespace, self.image))
 
-    def _check_names(self) -> None:
+    def _check_names(self) -> None:  # noqa: PLR0912 - one branch per named field
         if not is_dns1035_label(self.name):
             raise KnativeManifestError(
                 f"service name {self.name!r} must be a DNS-1035 label", rule="serving/name"
@@ -273,8 +273,10 @@ class KnativeServiceConfig:
                     rule="serving/reserved-env",
                 )
         for volume, path in self.scratch_volumes.items():
-            if not is_dns1123_label(volume) or not path.startswith("/") or path in (
-                c.FORBIDDEN_MOUNT_PATHS
+            if (
+                not is_dns1123_label(volume)
+                or not path.startswith("/")
+                or path in (c.FORBIDDEN_MOUNT_PATHS)
             ):
                 raise KnativeManifestError(
                     f"scratch volume {volume!r} at {path!r} needs a DNS-1123 name and an "
@@ -300,8 +302,10 @@ class KnativeServiceConfig:
                 f"container name {self.container_name!r} is reserved or not a DNS-1123 label",
                 rule="serving/container-name",
             )
-        if not c.CONTAINER_CONCURRENCY_MIN <= self.container_concurrency <= (
-            c.CONTAINER_CONCURRENCY_MAX
+        if (
+            not c.CONTAINER_CONCURRENCY_MIN
+            <= self.container_concurrency
+            <= (c.CONTAINER_CONCURRENCY_MAX)
         ):
             raise KnativeManifestError(
                 f"container_concurrency must be between {c.CONTAINER_CONCURRENCY_MIN} and "
@@ -467,11 +471,11 @@ class TriggerConfig:
     name: str
     broker: str
     subscriber: str
-    filters: MappingProxyType[str, str] = field(default_factory=lambda: _frozen_map({}))
+    filters: Mapping[str, str] = field(default_factory=lambda: _frozen_map({}))
     namespace: str | None = None
     delivery: DeliveryConfig | None = None
-    labels: MappingProxyType[str, str] = field(default_factory=lambda: _frozen_map({}))
-    annotations: MappingProxyType[str, str] = field(default_factory=lambda: _frozen_map({}))
+    labels: Mapping[str, str] = field(default_factory=lambda: _frozen_map({}))
+    annotations: Mapping[str, str] = field(default_factory=lambda: _frozen_map({}))
 
     def __post_init__(self) -> None:
         for name in ("filters", "labels", "annotations"):

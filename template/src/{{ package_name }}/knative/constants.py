@@ -26,9 +26,7 @@ ANNOTATION_ACTIVATION_SCALE: Final = "autoscaling.knative.dev/activation-scale"
 ANNOTATION_SCALE_DOWN_DELAY: Final = "autoscaling.knative.dev/scale-down-delay"
 ANNOTATION_WINDOW: Final = "autoscaling.knative.dev/window"
 ANNOTATION_PANIC_WINDOW_PERCENTAGE: Final = "autoscaling.knative.dev/panic-window-percentage"
-ANNOTATION_PANIC_THRESHOLD_PERCENTAGE: Final = (
-    "autoscaling.knative.dev/panic-threshold-percentage"
-)
+ANNOTATION_PANIC_THRESHOLD_PERCENTAGE: Final = "autoscaling.knative.dev/panic-threshold-percentage"
 ANNOTATION_SCALE_TO_ZERO_RETENTION: Final = (
     "autoscaling.knative.dev/scale-to-zero-pod-retention-period"
 )

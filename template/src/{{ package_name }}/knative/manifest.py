@@ -41,12 +41,12 @@ class _Dumper(yaml.SafeDumper):
     double-quoted when they would read as another type or start with a digit (quantities,
     durations, numeric annotation values), so ``"30s"`` looks the same in both."""
 
-    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:  # noqa: FBT001, FBT002
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
         super().increase_indent(flow, False)
 
 
 def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    implicit = dumper.resolve(yaml.ScalarNode, value, (True, False))
+    implicit = dumper.resolve(yaml.ScalarNode, value, (True, False))  # type: ignore[no-untyped-call]
     quoted = implicit != "tag:yaml.org,2002:str" or value == "" or value[:1].isdigit()
     style = '"' if quoted else None
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
@@ -196,7 +196,9 @@ class _Reader:
 
     def __init__(self, document: Mapping[str, Any], path: str) -> None:
         if not isinstance(document, Mapping):
-            raise KnativeManifestError(f"{path or '<root>'} must be a mapping", rule="manifest/shape")
+            raise KnativeManifestError(
+                f"{path or '<root>'} must be a mapping", rule="manifest/shape"
+            )
         self.rest = dict(document)
         self.path = path
 
@@ -301,7 +303,10 @@ def traffic_from_manifest(entries: list[Any]) -> TrafficConfig:
     return TrafficConfig(targets=tuple(targets))
 
 
-def manifest_to_service(document: Mapping[str, Any]) -> KnativeServiceConfig:
+# One straight walk over the manifest reads better than many helpers passing readers around.
+def manifest_to_service(  # noqa: PLR0912, PLR0915
+    document: Mapping[str, Any],
+) -> KnativeServiceConfig:
     """Read a Knative Service manifest back into a KnativeServiceConfig (strictly)."""
     root = _Reader(document, "")
     api_version = root.take("apiVersion", str, required=True)
@@ -313,7 +318,8 @@ def manifest_to_service(document: Mapping[str, Any]) -> KnativeServiceConfig:
         )
     meta = root.child("metadata", required=True)
     spec = root.child("spec", required=True)
-    assert meta is not None and spec is not None  # noqa: S101 - required=True
+    assert meta is not None  # noqa: S101 - required=True
+    assert spec is not None  # noqa: S101 - required=True
     name = meta.take("name", str, required=True)
     namespace = meta.take("namespace", str)
     labels = _string_map(meta.take("labels", dict), "metadata.labels")
@@ -338,29 +344,29 @@ def manifest_to_service(document: Mapping[str, Any]) -> KnativeServiceConfig:
     if istio:
         del template_labels[c.ISTIO_INJECT_KEY]
 
-    scaling: dict[str, Any] = {}
-    for key, attr in (
-        (c.ANNOTATION_CLASS, "autoscaling_class"),
-        (c.ANNOTATION_METRIC, "autoscaling_metric"),
-        (c.ANNOTATION_TARGET, "autoscaling_target"),
-        (c.ANNOTATION_MIN_SCALE, "min_scale"),
-        (c.ANNOTATION_MAX_SCALE, "max_scale"),
+    scaling: dict[str, str] = {}
+    for key in (
+        c.ANNOTATION_CLASS,
+        c.ANNOTATION_METRIC,
+        c.ANNOTATION_TARGET,
+        c.ANNOTATION_MIN_SCALE,
+        c.ANNOTATION_MAX_SCALE,
     ):
         if key not in template_annotations:
             raise KnativeManifestError(
                 f"spec.template.metadata.annotations needs {key}",
                 rule="manifest/required-field",
             )
-        scaling[attr] = template_annotations.pop(key)
+        scaling[key] = template_annotations.pop(key)
     try:
-        scaling["autoscaling_target"] = float(scaling["autoscaling_target"])
-        scaling["min_scale"] = int(scaling["min_scale"])
-        scaling["max_scale"] = int(scaling["max_scale"])
+        target = float(scaling[c.ANNOTATION_TARGET])
+        min_scale = int(scaling[c.ANNOTATION_MIN_SCALE])
+        max_scale = int(scaling[c.ANNOTATION_MAX_SCALE])
     except ValueError as error:
         raise KnativeManifestError(
             f"autoscaling annotation is not a number: {error}", rule="autoscaling/target-minimum"
         ) from None
-    scaling["scale_down_delay"] = template_annotations.pop(c.ANNOTATION_SCALE_DOWN_DELAY, None)
+    scale_down_delay = template_annotations.pop(c.ANNOTATION_SCALE_DOWN_DELAY, None)
 
     service_account = pod.take("serviceAccountName", str)
     automount = pod.take("automountServiceAccountToken", bool)
@@ -410,7 +416,8 @@ def manifest_to_service(document: Mapping[str, Any]) -> KnativeServiceConfig:
     requests = resources.child("requests", required=True)
     limits = resources.child("limits", required=True)
     resources.done()
-    assert requests is not None and limits is not None  # noqa: S101 - required=True
+    assert requests is not None  # noqa: S101 - required=True
+    assert limits is not None  # noqa: S101 - required=True
     quantities = {
         "cpu_request": requests.take("cpu", (str, int, float), required=True),
         "memory_request": requests.take("memory", (str, int), required=True),
@@ -455,9 +462,19 @@ def manifest_to_service(document: Mapping[str, Any]) -> KnativeServiceConfig:
         port=port,
         port_name=port_name,
         container_name=container_name,
-        **scaling,
-        **{k: str(v) for k, v in quantities.items()},
-        container_concurrency=c.DEFAULT_CONTAINER_CONCURRENCY if concurrency is None else concurrency,
+        autoscaling_class=scaling[c.ANNOTATION_CLASS],
+        autoscaling_metric=scaling[c.ANNOTATION_METRIC],
+        autoscaling_target=target,
+        min_scale=min_scale,
+        max_scale=max_scale,
+        scale_down_delay=scale_down_delay,
+        cpu_request=str(quantities["cpu_request"]),
+        cpu_limit=str(quantities["cpu_limit"]),
+        memory_request=str(quantities["memory_request"]),
+        memory_limit=str(quantities["memory_limit"]),
+        container_concurrency=c.DEFAULT_CONTAINER_CONCURRENCY
+        if concurrency is None
+        else concurrency,
         timeout_seconds=c.DEFAULT_TIMEOUT_SECONDS if timeout is None else timeout,
         istio_sidecar=istio,
         labels=labels,

@@ -58,7 +58,8 @@ def load_external_references(path: Path) -> list[ExternalReference]:
     result = []
     for index, item in enumerate(data):
         if not isinstance(item, Mapping) or not all(
-            isinstance(item.get(key), str) and item.get(key) for key in ("apiVersion", "kind", "name")
+            isinstance(item.get(key), str) and item.get(key)
+            for key in ("apiVersion", "kind", "name")
         ):
             raise ValueError(f"{path}: entry {index} needs string apiVersion, kind and name")
         namespace = item.get("namespace")
@@ -78,7 +79,9 @@ def _group(api_version: Any) -> str:
 
 
 def _meta(doc: Mapping[str, Any], key: str) -> str | None:
-    value = (doc.get("metadata") or {}).get(key) if isinstance(doc.get("metadata"), Mapping) else None
+    value = (
+        (doc.get("metadata") or {}).get(key) if isinstance(doc.get("metadata"), Mapping) else None
+    )
     return value if isinstance(value, str) else None
 
 
@@ -114,9 +117,7 @@ class Resolver:
         )
 
 
-def _missing(
-    rule: str, doc: Mapping[str, Any], path: str, what: str
-) -> Violation:
+def _missing(rule: str, doc: Mapping[str, Any], path: str, what: str) -> Violation:
     return Violation(
         rule,
         f"{what} does not exist in this environment nor in external-references.yaml",
@@ -133,8 +134,11 @@ def _ref_target(ref: Any, default_ns: str | None) -> tuple[str, str, str, str | 
     if not isinstance(name, str) or not isinstance(kind, str):
         return None
     namespace = ref.get("namespace")
-    return _group(ref.get("apiVersion")), kind, name, (
-        namespace if isinstance(namespace, str) else default_ns
+    return (
+        _group(ref.get("apiVersion")),
+        kind,
+        name,
+        (namespace if isinstance(namespace, str) else default_ns),
     )
 
 
@@ -143,19 +147,27 @@ def _destination_refs(doc: Mapping[str, Any]) -> Iterator[tuple[str, str, Any]]:
     assert isinstance(spec, Mapping)  # noqa: S101 - narrowed above
     group_kind = group_kind_of(doc)
     if group_kind == TRIGGER:
-        yield "references/trigger-subscriber", "spec.subscriber.ref", (
-            spec.get("subscriber") or {}
-        ).get("ref") if isinstance(spec.get("subscriber"), Mapping) else None
+        yield (
+            "references/trigger-subscriber",
+            "spec.subscriber.ref",
+            (spec.get("subscriber") or {}).get("ref")
+            if isinstance(spec.get("subscriber"), Mapping)
+            else None,
+        )
     if group_kind == KAFKA_SOURCE:
         sink = spec.get("sink")
-        yield "references/kafka-source-sink", "spec.sink.ref", (
-            sink.get("ref") if isinstance(sink, Mapping) else None
+        yield (
+            "references/kafka-source-sink",
+            "spec.sink.ref",
+            (sink.get("ref") if isinstance(sink, Mapping) else None),
         )
     delivery = spec.get("delivery")
     if isinstance(delivery, Mapping) and isinstance(delivery.get("deadLetterSink"), Mapping):
-        yield "references/dead-letter-sink", "spec.delivery.deadLetterSink.ref", delivery[
-            "deadLetterSink"
-        ].get("ref")
+        yield (
+            "references/dead-letter-sink",
+            "spec.delivery.deadLetterSink.ref",
+            delivery["deadLetterSink"].get("ref"),
+        )
 
 
 def _pod_config_refs(doc: Mapping[str, Any]) -> Iterator[tuple[str, str, str, str]]:
@@ -167,20 +179,26 @@ def _pod_config_refs(doc: Mapping[str, Any]) -> Iterator[tuple[str, str, str, st
             for key, kind in (("configMapRef", "ConfigMap"), ("secretRef", "Secret")):
                 ref = source.get(key)
                 if isinstance(ref, Mapping) and not ref.get("optional"):
-                    yield "references/config-map", f"{base}.envFrom[{e_index}]", kind, ref.get(
-                        "name", ""
+                    yield (
+                        "references/config-map",
+                        f"{base}.envFrom[{e_index}]",
+                        kind,
+                        ref.get("name", ""),
                     )
         for e_index, env in enumerate(container.get("env") or []):
             value_from = env.get("valueFrom") or {}
             for key, kind in (("configMapKeyRef", "ConfigMap"), ("secretKeyRef", "Secret")):
                 ref = value_from.get(key)
                 if isinstance(ref, Mapping) and not ref.get("optional"):
-                    yield "references/config-map", f"{base}.env[{e_index}]", kind, ref.get(
-                        "name", ""
+                    yield (
+                        "references/config-map",
+                        f"{base}.env[{e_index}]",
+                        kind,
+                        ref.get("name", ""),
                     )
 
 
-def check_references(
+def check_references(  # noqa: PLR0912 - one branch per reference kind
     documents: Sequence[Mapping[str, Any]],
     external: Sequence[ExternalReference] = (),
     namespace: str | None = None,

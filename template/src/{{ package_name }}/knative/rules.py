@@ -227,8 +227,8 @@ def apply_knative_defaults(doc: Doc) -> dict[str, Any]:
             containers = _list(pod.get("containers"))
             for index, container in enumerate(containers):
                 if isinstance(container, dict) and not container.get("name"):
-                    container["name"] = "user-container" if len(containers) == 1 else (
-                        f"user-container-{index}"
+                    container["name"] = (
+                        "user-container" if len(containers) == 1 else (f"user-container-{index}")
                     )
     if (
         group_kind == TRIGGER
@@ -336,16 +336,16 @@ def metric_for_class(doc: Doc, ctx: Context) -> Iterator[Finding]:
         yield path, "hpa needs a non-empty metric"
 
 
-def _bounded(
-    doc: Doc, key: str, low: float, high: float | None, what: str
-) -> Iterator[Finding]:
+def _bounded(doc: Doc, key: str, low: float, high: float | None, what: str) -> Iterator[Finding]:
     found = _scaling(doc, key)
     if found is None:
         return
     path, value = found
     number = _number(value)
-    if number is None or number < Decimal(str(low)) or (
-        high is not None and number > Decimal(str(high))
+    if (
+        number is None
+        or number < Decimal(str(low))
+        or (high is not None and number > Decimal(str(high)))
     ):
         bound = f">= {low:g}" if high is None else f"between {low:g} and {high:g}"
         yield path, f"{what} {value!r} must be a number {bound}"
@@ -419,9 +419,7 @@ def scale_down_delay(doc: Doc, ctx: Context) -> Iterator[Finding]:
     """scale-down-delay is a Go duration of whole seconds from 0s to 1h."""
     found = _scaling(doc, c.ANNOTATION_SCALE_DOWN_DELAY)
     if found is not None:
-        error = _whole_duration(
-            found[1], 0, c.SCALE_DOWN_DELAY_MAX_SECONDS, "scale-down-delay"
-        )
+        error = _whole_duration(found[1], 0, c.SCALE_DOWN_DELAY_MAX_SECONDS, "scale-down-delay")
         if error:
             yield found[0], error
 
@@ -495,9 +493,12 @@ def initial_scale(doc: Doc, ctx: Context) -> Iterator[Finding]:
     """initial-scale is an int >= 1 (0 needs allow-zero-initial-scale, off by default)."""
     found = _scale(doc, c.ANNOTATION_INITIAL_SCALE)
     if found and (found[2] is None or found[2] < 1):
-        yield found[0], (
-            f"initial-scale {found[1]!r} must be an integer >= 1 (0 only with the cluster's "
-            "allow-zero-initial-scale)"
+        yield (
+            found[0],
+            (
+                f"initial-scale {found[1]!r} must be an integer >= 1 (0 only with the cluster's "
+                "allow-zero-initial-scale)"
+            ),
         )
 
 
@@ -508,9 +509,12 @@ def metric_aggregation(doc: Doc, ctx: Context) -> Iterator[Finding]:
     if found is None:
         return
     if _class_short(doc) != c.KPA or found[1] not in c.METRIC_AGGREGATION_ALGORITHMS:
-        yield found[0], (
-            f"metric-aggregation-algorithm {found[1]!r} needs the kpa class and one of "
-            f"{', '.join(c.METRIC_AGGREGATION_ALGORITHMS)}"
+        yield (
+            found[0],
+            (
+                f"metric-aggregation-algorithm {found[1]!r} needs the kpa class and one of "
+                f"{', '.join(c.METRIC_AGGREGATION_ALGORITHMS)}"
+            ),
         )
 
 
@@ -527,8 +531,9 @@ def sidecar_inject_on_template(doc: Doc, ctx: Context) -> Iterator[Finding]:
     """sidecar.istio.io/inject on the Service's metadata never reaches the pod."""
     for part in ("labels", "annotations"):
         if c.ISTIO_INJECT_KEY in _map(_dig(doc, "metadata", part)):
-            yield f"metadata.{part}", (
-                f"{c.ISTIO_INJECT_KEY} must be on spec.template.metadata (copied to the pod)"
+            yield (
+                f"metadata.{part}",
+                (f"{c.ISTIO_INJECT_KEY} must be on spec.template.metadata (copied to the pod)"),
             )
 
 
@@ -558,8 +563,9 @@ def timeout_range(doc: Doc, ctx: Context) -> Iterator[Finding]:
         or isinstance(value, bool)
         or (value != 0 and not c.TIMEOUT_SECONDS_MIN <= value <= c.TIMEOUT_SECONDS_MAX)
     ):
-        yield "spec.template.spec.timeoutSeconds", (
-            f"{value!r} must be between {c.TIMEOUT_SECONDS_MIN} and {c.TIMEOUT_SECONDS_MAX}"
+        yield (
+            "spec.template.spec.timeoutSeconds",
+            (f"{value!r} must be between {c.TIMEOUT_SECONDS_MIN} and {c.TIMEOUT_SECONDS_MAX}"),
         )
 
 
@@ -573,8 +579,9 @@ def revision_name(doc: Doc, ctx: Context) -> Iterator[Finding]:
     if "generateName" in meta:
         yield "spec.template.metadata", "name and generateName are mutually exclusive"
     if not is_dns1035_label(name) or not name.startswith(_name(doc) + "-"):
-        yield "spec.template.metadata.name", (
-            f"revision name {name!r} must be a DNS-1035 label starting with '{_name(doc)}-'"
+        yield (
+            "spec.template.metadata.name",
+            (f"revision name {name!r} must be a DNS-1035 label starting with '{_name(doc)}-'"),
         )
 
 
@@ -600,8 +607,9 @@ def podspec_field(doc: Doc, ctx: Context) -> Iterator[Finding]:
     """Only the PodSpec fields a default cluster allows (others are behind feature flags)."""
     for key in _pod_spec(doc):
         if key not in c.POD_SPEC_FIELDS:
-            yield f"spec.template.spec.{key}", (
-                f"{key} is not allowed in a Knative pod spec (feature flag off by default)"
+            yield (
+                f"spec.template.spec.{key}",
+                (f"{key} is not allowed in a Knative pod spec (feature flag off by default)"),
             )
 
 
@@ -670,8 +678,10 @@ def reserved_port(doc: Doc, ctx: Context) -> Iterator[Finding]:
     """8012, 8013, 8022, 9090, 9091 and 8008 belong to the queue-proxy."""
     for path, port in _ports(doc):
         number = port.get("containerPort", c.DEFAULT_CONTAINER_PORT)
-        if number in c.RESERVED_PORTS or not isinstance(number, int) or not (
-            c.PORT_MIN <= number <= c.PORT_MAX
+        if (
+            number in c.RESERVED_PORTS
+            or not isinstance(number, int)
+            or not (c.PORT_MIN <= number <= c.PORT_MAX)
         ):
             yield f"{path}.containerPort", f"port {number!r} is reserved or out of range"
 
@@ -731,8 +741,8 @@ def volume_mount_read_only(doc: Doc, ctx: Context) -> Iterator[Finding]:
         if "emptyDir" in _map(v) or "persistentVolumeClaim" in _map(v)
     }
     for path, container in _containers(doc):
-        for index, mount in enumerate(_list(container.get("volumeMounts"))):
-            mount = _map(mount)
+        for index, raw in enumerate(_list(container.get("volumeMounts"))):
+            mount = _map(raw)
             if mount.get("name") not in writable and mount.get("readOnly") is not True:
                 yield f"{path}.volumeMounts[{index}]", "volume mounts must be readOnly"
 
@@ -939,8 +949,9 @@ def resources_set(doc: Doc, ctx: Context) -> Iterator[Finding]:
                 try:
                     parse_quantity(value)
                 except ValueError:
-                    yield f"{path}.resources.{part}.{resource}", (
-                        f"{part}.{resource} must be set to a quantity, not {value!r}"
+                    yield (
+                        f"{path}.resources.{part}.{resource}",
+                        (f"{part}.{resource} must be set to a quantity, not {value!r}"),
                     )
 
 
@@ -1030,9 +1041,12 @@ def delivery_retry(doc: Doc, ctx: Context) -> Iterator[Finding]:
 def delivery_backoff_policy(doc: Doc, ctx: Context) -> Iterator[Finding]:
     """backoffPolicy is linear or exponential."""
     delivery = _delivery(doc)
-    if delivery is not None and "backoffPolicy" in delivery:
-        if delivery["backoffPolicy"] not in c.DELIVERY_BACKOFF_POLICIES:
-            yield "spec.delivery.backoffPolicy", "must be linear or exponential"
+    if (
+        delivery is not None
+        and "backoffPolicy" in delivery
+        and delivery["backoffPolicy"] not in c.DELIVERY_BACKOFF_POLICIES
+    ):
+        yield "spec.delivery.backoffPolicy", "must be linear or exponential"
 
 
 @rule("delivery/backoff-delay-iso8601", TRIGGER, BROKER)
@@ -1070,9 +1084,12 @@ def delivery_retry_after_max(doc: Doc, ctx: Context) -> Iterator[Finding]:
 def delivery_format(doc: Doc, ctx: Context) -> Iterator[Finding]:
     """format is json or binary."""
     delivery = _delivery(doc)
-    if delivery is not None and "format" in delivery:
-        if delivery["format"] not in c.DELIVERY_FORMATS:
-            yield "spec.delivery.format", "format must be json or binary"
+    if (
+        delivery is not None
+        and "format" in delivery
+        and delivery["format"] not in c.DELIVERY_FORMATS
+    ):
+        yield "spec.delivery.format", "format must be json or binary"
 
 
 # --------------------------------------------------------------------------------------------
@@ -1161,7 +1178,8 @@ def _broker_of(doc: Doc, ctx: Context) -> Doc | None:
     name = _dig(doc, "spec", "broker")
     brokers = ctx.find(BROKER, name) if isinstance(name, str) else []
     same = [b for b in brokers if _namespace(b) == _namespace(doc)]
-    return (same or brokers or [None])[0]
+    candidates = same or brokers
+    return candidates[0] if candidates else None
 
 
 def _broker_class(broker: Doc | None) -> str | None:
@@ -1225,8 +1243,9 @@ def broker_class(doc: Doc, ctx: Context) -> Iterator[Finding]:
     """eventing.knative.dev/broker.class is set to an installed class."""
     value = _annotations(doc).get(c.BROKER_CLASS_ANNOTATION)
     if value not in c.BROKER_CLASSES:
-        yield "metadata.annotations", (
-            f"broker.class {value!r} must be one of {', '.join(c.BROKER_CLASSES)}"
+        yield (
+            "metadata.annotations",
+            (f"broker.class {value!r} must be one of {', '.join(c.BROKER_CLASSES)}"),
         )
 
 
@@ -1284,9 +1303,12 @@ def rabbitmq_broker_config(doc: Doc, ctx: Context) -> Iterator[Finding]:
     if missing:
         yield "spec.config", f"RabbitMQ broker config needs {', '.join(missing)}"
     elif c.RABBITMQ_CONFIG_KINDS.get(config["kind"]) != config["apiVersion"]:
-        yield "spec.config", (
-            "config must be RabbitmqCluster rabbitmq.com/v1beta1 or RabbitmqBrokerConfig "
-            "eventing.knative.dev/v1alpha1"
+        yield (
+            "spec.config",
+            (
+                "config must be RabbitmqCluster rabbitmq.com/v1beta1 or RabbitmqBrokerConfig "
+                "eventing.knative.dev/v1alpha1"
+            ),
         )
 
 
@@ -1370,9 +1392,7 @@ def automated_fields(doc: Doc, ctx: Context) -> Iterator[Finding]:
 def go_template_missingkey(doc: Doc, ctx: Context) -> Iterator[Finding]:
     """Own rule: goTemplate with missingkey=error, so a typo fails instead of rendering."""
     spec = _map(doc.get("spec"))
-    if not spec.get("goTemplate") or "missingkey=error" not in _list(
-        spec.get("goTemplateOptions")
-    ):
+    if not spec.get("goTemplate") or "missingkey=error" not in _list(spec.get("goTemplateOptions")):
         yield "spec.goTemplateOptions", "use goTemplate: true with missingkey=error"
 
 
@@ -1477,9 +1497,12 @@ def generated_applications(doc: Doc, ctx: Context) -> Iterator[Finding]:
             yield "spec.template.metadata.name", f"duplicate Application name {name!r}"
         seen.add(name)
         if not is_dns1123_subdomain(name) or len(name) > c.ARGOCD_INSTANCE_LABEL_MAX_LENGTH:
-            yield "spec.template.metadata.name", (
-                f"Application name {name!r} must be a DNS-1123 name of at most 63 characters "
-                "(the app.kubernetes.io/instance tracking label is cut at 63)"
+            yield (
+                "spec.template.metadata.name",
+                (
+                    f"Application name {name!r} must be a DNS-1123 name of at most 63 characters "
+                    "(the app.kubernetes.io/instance tracking label is cut at 63)"
+                ),
             )
 
 
@@ -1509,8 +1532,9 @@ def project_permits(doc: Doc, ctx: Context) -> Iterator[Finding]:
             for d in _list(project.get("destinations"))
         )
         if not allowed:
-            yield "spec.template.spec.destination", (
-                f"{_name(application)}: destination {dict(dest)} is not allowed by the project"
+            yield (
+                "spec.template.spec.destination",
+                (f"{_name(application)}: destination {dict(dest)} is not allowed by the project"),
             )
 
 
@@ -1553,8 +1577,8 @@ def authz_rules(doc: Doc, ctx: Context) -> Iterator[Finding]:
 @rule("istio/authorization-policy-empty-source", AUTHORIZATION_POLICY)
 def authz_empty_source(doc: Doc, ctx: Context) -> Iterator[Finding]:
     """`from: []` and an empty source are errors."""
-    for index, entry in enumerate(_list(_dig(doc, "spec", "rules"))):
-        entry = _map(entry)
+    for index, raw in enumerate(_list(_dig(doc, "spec", "rules"))):
+        entry = _map(raw)
         if "from" in entry and not _list(entry.get("from")):
             yield f"spec.rules[{index}].from", "from must not be empty"
         for pos, source in enumerate(_list(entry.get("from"))):

@@ -210,7 +210,9 @@ def _metadata_errors(meta: Any, path: str) -> Iterator[tuple[str, str, str]]:
             yield "schema/metadata", f"{key} must be a string", f"{path}.{key}"
 
 
-def _unknown_fields(value: Any, schema: Mapping[str, Any], path: str) -> Iterator[tuple[str, str, str]]:
+def _unknown_fields(
+    value: Any, schema: Mapping[str, Any], path: str
+) -> Iterator[tuple[str, str, str]]:
     """Fields the schema does not declare, outside x-kubernetes-preserve-unknown-fields."""
     if isinstance(value, list) and isinstance(schema.get("items"), Mapping):
         for index, item in enumerate(value):

@@ -97,7 +97,9 @@ def _tag(violations: Sequence[Violation], env: str) -> list[Violation]:
     return [replace(v, env=env) for v in violations]
 
 
-def _schema_violations(validator: SchemaValidator | None, docs: Sequence[Mapping[str, Any]]) -> list[Violation]:
+def _schema_violations(
+    validator: SchemaValidator | None, docs: Sequence[Mapping[str, Any]]
+) -> list[Violation]:
     if validator is None:
         return []
     found: list[Violation] = []
