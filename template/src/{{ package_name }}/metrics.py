@@ -21,9 +21,9 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client.gc_collector import GCCollector
-from prometheus_client.registry import Collector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector
 
 INVALID_TYPE: Final = "_invalid"
 UNHANDLED_TYPE: Final = "_unhandled"
