@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -165,19 +166,102 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_container_command_serves_the_app_and_stops_on_sigterm(
-    renderer: Renderer, tmp_path: Path
-) -> None:
-    """The image's exact start command, run here against the shared environment."""
+def env_pairs(instructions: list[tuple[str, str]]) -> dict[str, str]:
+    """The KEY=value pairs of a stage's ENV instructions, in order."""
+    pairs: dict[str, str] = {}
+    for keyword, args in instructions:
+        if keyword == "ENV":
+            for token in shlex.split(args):
+                key, _, value = token.partition("=")
+                pairs[key] = value
+    return pairs
+
+
+@pytest.fixture(scope="module")
+def image_venv(renderer: Renderer, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Replay the builder stage outside Docker: its COPY and RUN lines, with its ENV.
+
+    Two things differ from the image and only these: the interpreter is this suite's
+    (uv may not download another one here) and the environment lands in a temporary
+    directory instead of /app/.venv. uv resolves from PyPI (or its cache) as in the image.
+    """
     root = renderer.render(DEFAULTS)
+    builder = stages(root / "Dockerfile")[0]
+    work = tmp_path_factory.mktemp("image") / "app"
+    work.mkdir()
+    venv = work.parent / "venv"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("UV_", "VIRTUAL_ENV"))},
+        **env_pairs(builder),
+        "UV_PYTHON": sys.executable,
+        "UV_PROJECT_ENVIRONMENT": str(venv),
+    }
+    assert env["UV_PYTHON_DOWNLOADS"] == "never"
+    for keyword, args in builder[1:]:
+        if keyword == "COPY" and not args.startswith("--from="):
+            *sources, _ = shlex.split(args)
+            for pattern in sources:
+                for source in root.glob(pattern):
+                    if source.is_dir():
+                        shutil.copytree(source, work / source.name)
+                    else:
+                        shutil.copy(source, work / source.name)
+        elif keyword == "RUN":
+            command = " ".join(t for t in shlex.split(args, posix=False) if "--mount=" not in t)
+            done = subprocess.run(
+                ["sh", "-c", command],
+                cwd=work,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=300,
+                check=False,
+            )
+            assert done.returncode == 0, f"RUN {command}\n{done.stderr[-3000:]}"
+    return venv
+
+
+def test_builder_installs_the_service_as_a_package(image_venv: Path, tmp_path: Path) -> None:
+    """The runtime stage gets only the venv: the code must be in it, not in src/."""
+    pkg = package_of(DEFAULTS)
+    python = image_venv / "bin" / "python"
+    assert (image_venv / "bin" / "uvicorn").is_file()
+    done = subprocess.run(
+        [str(python), "-c", f"import {pkg}.main, uvloop, httptools; print({pkg}.__file__)"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PATH": "/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1"},
+    )
+    assert str(image_venv) in done.stdout, "installed into the venv, not editable from src/"
+    # --no-dev: the test tools stay out of the image.
+    for tool in ("pytest", "mypy", "ruff", "hypothesis"):
+        probe = subprocess.run(
+            [str(python), "-c", f"import {tool}"], capture_output=True, check=False
+        )
+        assert probe.returncode != 0, f"{tool} is in the image's environment"
+
+
+def test_container_command_serves_the_app_and_stops_on_sigterm(
+    renderer: Renderer, image_venv: Path, tmp_path: Path
+) -> None:
+    """The image's exact start command and runtime ENV, on the environment the builder made.
+
+    The environment is made read-only first: the runtime stage writes nothing but /tmp.
+    """
+    root = renderer.render(DEFAULTS)
+    runtime = stages(root / "Dockerfile")[-1]
     port = free_port()
     env = {
-        "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
-        "PYTHONPATH": str(root / "src"),
+        **env_pairs(runtime),
+        "PATH": f"{image_venv / 'bin'}:/usr/bin:/bin",
         "PORT": str(port),
         "HOME": str(tmp_path),
         "TMPDIR": str(tmp_path),
     }
+    before = sorted(p.as_posix() for p in image_venv.rglob("*"))
+    subprocess.run(["chmod", "-R", "a-w", str(image_venv)], check=True)
     # --host 0.0.0.0 is what the container needs; here it is only reached on 127.0.0.1.
     proc = subprocess.Popen(
         container_command(root),
@@ -210,9 +294,11 @@ def test_container_command_serves_the_app_and_stops_on_sigterm(
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+        subprocess.run(["chmod", "-R", "u+w", str(image_venv)], check=True)
     output = proc.stdout.read().decode() if proc.stdout else ""
     assert "Traceback" not in output
     assert "Application shutdown complete" in output, output[-2000:]
+    assert sorted(p.as_posix() for p in image_venv.rglob("*")) == before
     # --no-access-log: the probe request above must not be logged line by line.
     assert "GET /health/live" not in output, "access log is on despite --no-access-log"
 
