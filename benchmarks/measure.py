@@ -63,6 +63,17 @@ def rss_mib(pid: int) -> float:
     return total / 2**20
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds the server process has used so far.
+
+    Requests per server CPU-second is the noise-robust twin of requests per second: on a
+    shared machine the server may not get its core all the time, but the CPU it spends
+    per request stays the same.
+    """
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
+
+
 def server_pid(server: Server) -> int:
     """The Python process itself (taskset execs it, so the pid is the same)."""
     return server.pid

@@ -40,6 +40,7 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
                 "rps": median([r["rps"] for r in runs]),
                 "p50_ms": median([r["p50_ms"] for r in runs]),
                 "p99_ms": median([r["p99_ms"] for r in runs]),
+                "cpu_us": median([r.get("cpu_us_per_request", float("nan")) for r in runs]),
                 "non_2xx": sum(r["non_2xx"] for r in runs),
                 "socket_errors": sum(r["socket_errors"] for r in runs),
                 "rounds": len(runs),
@@ -136,16 +137,19 @@ def markdown(results: dict[str, Any]) -> str:
         lines += [
             f"### {mode.capitalize()} mode",
             "",
-            "| target | requests/s | vs ours | p50 ms | p99 ms | non-2xx | socket errors |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+            "| target | requests/s | ours vs it | p50 ms | p99 ms | non-2xx | socket errors "
+            "| server CPU µs/request | ours vs it, by CPU |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
         for name in kinds:
             row = table[name]
             versus = table[ours]["rps"] / row["rps"] if row["rps"] else float("nan")
+            by_cpu = row["cpu_us"] / table[ours]["cpu_us"] if table[ours]["cpu_us"] else 0.0
             label = f"**{name}**" if name == ours else name
             lines.append(
                 f"| {label} | {row['rps']:,.0f} | {versus:.2f}x | {row['p50_ms']:.2f} | "
-                f"{row['p99_ms']:.2f} | {row['non_2xx']} | {row['socket_errors']} |"
+                f"{row['p99_ms']:.2f} | {row['non_2xx']} | {row['socket_errors']} | "
+                f"{row['cpu_us']:.1f} | {by_cpu:.2f}x |"
             )
         lines += ["", f"Best peer in {mode} mode: {block['best_peer']}.", ""]
     lines += [
@@ -251,7 +255,7 @@ def console(results: dict[str, Any]) -> str:
             out.append(
                 f"  {name:28} {row['rps']:9,.0f} req/s  p50 {row['p50_ms']:6.2f} ms  "
                 f"p99 {row['p99_ms']:6.2f} ms  non-2xx {row['non_2xx']}  "
-                f"sockerr {row['socket_errors']}"
+                f"sockerr {row['socket_errors']}  {row['cpu_us']:5.1f} CPU-us/req"
             )
     for name, value in summary["cold"].items():
         out.append(f"cold start {name:28} {value * 1000:6.0f} ms")

@@ -87,6 +87,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def kind_of(target: Target) -> str:
+    """How the report treats a target: ours, a peer, the raw upper bound, or info only."""
+    if target.is_ours:
+        return "ours"
+    if target.is_upper_bound:
+        return "raw"
+    return "shipped" if target.as_shipped else "peer"
+
+
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
@@ -108,17 +117,24 @@ def throughput_round(
             server.wait_accepting(event_type)
             run_wrk(server.port, scripts[modes[0]], seconds=1, connections=args.connections)
             for mode in modes:
+                cpu_before = measure.cpu_seconds(server.pid)
                 result = run_wrk(
                     server.port,
                     scripts[mode],
                     seconds=args.seconds,
                     connections=args.connections,
                 )
-                row = {**asdict(result), "rps": result.rps}
+                cpu = measure.cpu_seconds(server.pid) - cpu_before
+                row = {
+                    **asdict(result),
+                    "rps": result.rps,
+                    "cpu_us_per_request": cpu / result.requests * 1e6 if result.requests else 0,
+                }
                 results["throughput"].setdefault(target.name, {}).setdefault(mode, []).append(row)
                 log(
                     f"round {round_no + 1} {target.name:28} {mode:10} {result.rps:9,.0f} req/s "
-                    f"p99 {result.p99_ms:.2f} ms non-2xx {result.non_2xx}"
+                    f"p99 {result.p99_ms:.2f} ms non-2xx {result.non_2xx} "
+                    f"{row['cpu_us_per_request']:.1f} CPU-us/req"
                 )
 
 
@@ -134,9 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     event_type = event_type_of(render)
     ours = our_target(render)
     targets = [ours, *peer_targets()]
-    kinds = {
-        t.name: "ours" if t.is_ours else "raw" if t.is_upper_bound else "peer" for t in targets
-    }
+    kinds = {t.name: kind_of(t) for t in targets}
     command = "uv sync && .venv/bin/python benchmarks/run.py" + (
         " " + shlex.join(argv if argv is not None else sys.argv[1:])
         if (argv if argv is not None else sys.argv[1:])

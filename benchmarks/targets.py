@@ -41,6 +41,8 @@ class Target:
     env: dict[str, str] = field(default_factory=dict)
     is_ours: bool = False
     is_upper_bound: bool = False
+    # A peer as its users deploy it, on its own server: reported, never the "best peer".
+    as_shipped: tuple[str, ...] = ()
 
 
 def peer_targets() -> list[Target]:
@@ -51,11 +53,22 @@ def peer_targets() -> list[Target]:
         Target("FastAPI + CloudEvents SDK", "fastapi_sdk_peer:app", peers),
         Target("fastapi-cloudevents", "fastapi_cloudevents_peer:app", peers),
         Target("raw ASGI (no parsing)", "raw_asgi:app", peers, is_upper_bound=True),
+        Target(
+            "func-python as shipped (hypercorn)",
+            "func_python_peer:app",
+            peers,
+            env={"LISTEN_ADDRESS": "127.0.0.1:{port}"},
+            as_shipped=(
+                "-c",
+                "import func_python.cloudevent as c, func_python_peer as f; c.serve(f.new)",
+            ),
+        ),
     ]
 
 
 def our_target(render: Path) -> Target:
     """The rendered default service, served through its real ``main:app``."""
+    render = render.resolve()
     package = read_answers(render)["package_name"]
     return Target("ours", f"{package}.main:app", (render / "src",), is_ours=True)
 
@@ -158,6 +171,11 @@ def free_port() -> int:
 
 def server_command(target: Target, port: int, *, cpu: int | None = 0) -> list[str]:
     """The uvicorn command line every target shares, pinned to ``cpu`` when given."""
+    if target.as_shipped:
+        command = [str(PYTHON), *target.as_shipped]
+        if cpu is not None and shutil.which("taskset"):
+            command = ["taskset", "-c", str(cpu), *command]
+        return command
     command = [
         str(PYTHON),
         "-m",
@@ -182,12 +200,12 @@ def server_command(target: Target, port: int, *, cpu: int | None = 0) -> list[st
     return command
 
 
-def server_env(target: Target) -> dict[str, str]:
+def server_env(target: Target, port: int = 0) -> dict[str, str]:
     """The environment of a target: its import path first, nothing else of ours leaks in."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["PYTHONPATH"] = os.pathsep.join(str(p) for p in target.pythonpath)
     env["PYTHONDONTWRITEBYTECODE"] = "0"
-    env.update(target.env)
+    env.update({k: v.replace("{port}", str(port)) for k, v in target.env.items()})
     return env
 
 
@@ -205,7 +223,7 @@ class Server:
         self.started_at = time.perf_counter()
         self.process = subprocess.Popen(
             server_command(self.target, self.port, cpu=self.cpu),
-            env=server_env(self.target),
+            env=server_env(self.target, self.port),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             cwd=WORK_DIR if WORK_DIR.is_dir() else None,

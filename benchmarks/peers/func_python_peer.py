@@ -24,4 +24,9 @@ class Function:
         await send.http({"type": "http.response.body", "body": b""})
 
 
+def new() -> Function:
+    """The constructor ``func_python.cloudevent.serve`` expects (the as-shipped launch)."""
+    return Function()
+
+
 app = ASGIApplication(Function())
