@@ -103,6 +103,27 @@ def test_no_file_name_contains_a_quote_or_template_syntax(
     assert bad == []
 
 
+def test_whitespace_hooks_of_pre_commit_would_change_nothing(
+    rendered: tuple[dict[str, Any], Path],
+) -> None:
+    """trailing-whitespace and end-of-file-fixer run on the first commit: no diff allowed."""
+    _, root = rendered
+    problems = []
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        content = path.read_bytes()
+        if b"\0" in content or not content:
+            continue
+        rel = path.relative_to(root).as_posix()
+        trailing = [
+            n for n, line in enumerate(content.split(b"\n"), 1) if line != line.rstrip(b" \t")
+        ]
+        if trailing:
+            problems.append(f"{rel}: trailing whitespace on lines {trailing[:5]}")
+        if not content.endswith(b"\n") or content.endswith(b"\n\n"):
+            problems.append(f"{rel}: must end with exactly one newline")
+    assert problems == []
+
+
 def test_scripts_are_executable(rendered: tuple[dict[str, Any], Path]) -> None:
     _, root = rendered
     for script in ("scripts/check_conflicts.py", "scripts/fetch-crds.sh"):
