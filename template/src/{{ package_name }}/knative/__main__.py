@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from . import validate
+from . import traffic, validate
 
 
 class Command(Protocol):
@@ -26,6 +26,7 @@ class Command(Protocol):
 
 COMMANDS: dict[str, Command] = {
     "validate": validate,
+    "traffic": traffic,
 }
 
 
