@@ -120,11 +120,15 @@ def _merge(base: Any, patch: Any) -> Any:
 
 
 def list_elements(appset: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The parameter sets of the ApplicationSet's list generators (others are refused)."""
+    """The parameter sets of the ApplicationSet's top-level list generators.
+
+    Other generators (git, cluster, matrix, ...) need a repository or a cluster to expand;
+    their Applications are not produced offline, and the structural rules check them instead.
+    """
     elements: list[dict[str, Any]] = []
     for generator in appset.get("spec", {}).get("generators") or []:
-        if not isinstance(generator, dict) or set(generator) != {"list"}:
-            raise TemplateError("only list generators can be expanded offline")
+        if not isinstance(generator, dict) or not isinstance(generator.get("list"), dict):
+            continue
         for element in generator["list"].get("elements") or []:
             if not isinstance(element, dict):
                 raise TemplateError("list generator elements must be maps")
@@ -133,7 +137,7 @@ def list_elements(appset: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def generate_applications(appset: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The Application manifests Argo CD would create from a list-generator ApplicationSet."""
+    """The Application manifests Argo CD would create from the list generators."""
     spec = appset.get("spec", {})
     if not spec.get("goTemplate"):
         raise TemplateError("only goTemplate ApplicationSets can be expanded offline")

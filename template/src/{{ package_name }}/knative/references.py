@@ -25,6 +25,18 @@ from .rules import (
     group_kind_of,
 )
 
+# Every rule name check_references can report (tests enumerate them).
+REFERENCE_RULES = (
+    "references/namespace",
+    "references/trigger-subscriber",
+    "references/kafka-source-sink",
+    "references/dead-letter-sink",
+    "references/trigger-broker",
+    "references/broker-config",
+    "references/service-account",
+    "references/config-map",
+    "references/role-binding",
+)
 SYSTEM_NAMESPACES = frozenset({"knative-serving", "knative-eventing"})
 CLUSTER_SCOPED_KINDS = frozenset(
     {

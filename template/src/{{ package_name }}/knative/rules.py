@@ -1472,7 +1472,12 @@ def project_exists(doc: Doc, ctx: Context) -> Iterator[Finding]:
     """The Application's project is rendered alongside it (or is Argo CD's default)."""
     base = ("spec", "template", "spec") if group_kind_of(doc) == APPLICATION_SET else ("spec",)
     project = _dig(doc, *base, "project")
-    if isinstance(project, str) and project != "default" and not ctx.find(APP_PROJECT, project):
+    if (
+        isinstance(project, str)
+        and "{{" not in project  # reported by argocd/project-literal
+        and project != "default"
+        and not ctx.find(APP_PROJECT, project)
+    ):
         yield ".".join((*base, "project")), f"AppProject {project!r} is not rendered"
 
 
