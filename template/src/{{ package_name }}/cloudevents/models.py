@@ -183,10 +183,11 @@ def check_attributes(
     fields["source"] = source
     fields["type"] = _required_string(raw, "type")
 
-    datacontenttype = raw.get("datacontenttype", DEFAULT_DATACONTENTTYPE)
-    if datacontenttype is not None and (
-        not isinstance(datacontenttype, str) or not _MEDIA_TYPE.fullmatch(datacontenttype)
-    ):
+    # Absent means JSON (JSON event format, 3.1): filled in, so every mode agrees on it.
+    datacontenttype = raw.get("datacontenttype")
+    if datacontenttype is None:
+        datacontenttype = DEFAULT_DATACONTENTTYPE
+    elif not isinstance(datacontenttype, str) or not _MEDIA_TYPE.fullmatch(datacontenttype):
         raise _invalid(
             "datacontenttype",
             f"attribute 'datacontenttype' must be a media type, not {datacontenttype!r}",
@@ -251,6 +252,8 @@ class CloudEvent(BaseModel):
 
     ``data`` holds a JSON value (JSON content types) or a string (text types); opaque
     bytes travel as ``data_base64`` (pass ``data=b"..."`` and the model encodes it).
+    ``datacontenttype`` is never empty: absent means ``application/json`` in every mode
+    (a binary request without Content-Type is read as JSON).
     Extension attributes live in ``extensions`` and may also be given as keyword
     arguments: ``CloudEvent(id=..., source=..., type=..., traceparent="...")``.
     """
@@ -261,7 +264,7 @@ class CloudEvent(BaseModel):
     source: str
     type: str
     specversion: str = SPECVERSION
-    datacontenttype: str | None = DEFAULT_DATACONTENTTYPE
+    datacontenttype: str = DEFAULT_DATACONTENTTYPE
     dataschema: str | None = None
     subject: str | None = None
     time: datetime | None = None

@@ -21,7 +21,6 @@ from .models import CloudEvent, DataKind, data_kind, format_time
 from .parser import BATCH_CONTENT_TYPE, STRUCTURED_CONTENT_TYPE
 
 _SAFE: Final = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in '"%')
-_JSON: Final = "application/json"
 
 
 def _default(value: Any) -> Any:
@@ -89,11 +88,7 @@ def binary_attributes(event: CloudEvent) -> list[tuple[str, str]]:
         pairs.append(("ce-time", format_time(event.time)))
     for name, value in event.extensions.items():
         pairs.append((f"ce-{name}", header_value(_extension_text(value))))
-    content_type = event.datacontenttype
-    if content_type is None and (event.data is not None or event.data_base64 is not None):
-        content_type = _JSON
-    if content_type is not None:
-        pairs.append(("content-type", content_type))
+    pairs.append(("content-type", event.datacontenttype))
     return pairs
 
 
@@ -121,8 +116,7 @@ def structured_dict(event: CloudEvent) -> dict[str, Any]:
         "source": event.source,
         "type": event.type,
     }
-    if event.datacontenttype is not None:
-        document["datacontenttype"] = event.datacontenttype
+    document["datacontenttype"] = event.datacontenttype
     if event.dataschema is not None:
         document["dataschema"] = event.dataschema
     if event.subject is not None:
