@@ -36,6 +36,10 @@ _PROBE_FIELDS = (
 )
 
 
+# Long annotation values stay on one line, as people write them.
+_NEVER_WRAP = 1 << 16
+
+
 class _Dumper(yaml.SafeDumper):
     """Block YAML in the style of the hand-written manifests: indented lists, and strings
     double-quoted when they would read as another type or start with a digit (quantities,
@@ -57,7 +61,14 @@ _Dumper.add_representer(str, _represent_str)
 
 def dump_yaml(document: Mapping[str, Any]) -> str:
     """One manifest as block YAML, keys in the order they were built."""
-    return yaml.dump(dict(document), Dumper=_Dumper, sort_keys=False, default_flow_style=False)
+    return yaml.dump(
+        dict(document),
+        Dumper=_Dumper,
+        sort_keys=False,
+        default_flow_style=False,
+        width=_NEVER_WRAP,
+        allow_unicode=True,
+    )
 
 
 # --------------------------------------------------------------------------------------------
