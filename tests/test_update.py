@@ -19,9 +19,8 @@ from pathlib import Path
 import copier
 import pytest
 import yaml
-from copier.errors import UnsafeTemplateError, UserMessageError
 from copier import VcsRef
-
+from copier.errors import UnsafeTemplateError, UserMessageError
 from renderer import REPO_ROOT, git
 from update_helpers import (
     MAX_SCALE_V1,
@@ -155,8 +154,13 @@ def test_migration_is_idempotent(updated: Path) -> None:
 def git_run_hook(project: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     """Run hooks/migrate_renames.py by hand, the way copier's migration would."""
     argv = [
-        sys.executable, str(REPO_ROOT / "hooks" / "migrate_renames.py"), "--operation=update",
-        "--since", V2, *extra, RENAME_PAIR,
+        sys.executable,
+        str(REPO_ROOT / "hooks" / "migrate_renames.py"),
+        "--operation=update",
+        "--since",
+        V2,
+        *extra,
+        RENAME_PAIR,
     ]
     return subprocess.run(argv, cwd=project, capture_output=True, text=True, check=False)
 
@@ -174,7 +178,9 @@ def test_migration_skips_other_operations_and_versions(
         assert git_run_hook(project, *args).returncode == 0
         assert tree(project) == before
     assert git_run_hook(project, "--from", V1, "--to", V2).returncode == 0
-    assert PATCH_EDIT in (project / "deployments/knative/overlays/dev/patches" / NEW_PATCH).read_text()
+    assert (
+        PATCH_EDIT in (project / "deployments/knative/overlays/dev/patches" / NEW_PATCH).read_text()
+    )
 
 
 # --------------------------------------------------------------------------- --trust
@@ -249,7 +255,10 @@ def test_update_without_template_change_leaves_an_empty_diff(
 
 REANSWERS = {
     "kafka_source": ({}, {"kafka_source": True}),
-    "add-staging": ({"environments": ["dev", "prod"]}, {"environments": ["dev", "staging", "prod"]}),
+    "add-staging": (
+        {"environments": ["dev", "prod"]},
+        {"environments": ["dev", "staging", "prod"]},
+    ),
 }
 
 
@@ -303,7 +312,9 @@ def test_dirty_tree_is_refused_and_nothing_changes(
     ids=["reserved-port", "timeout-range", "unknown-question"],
 )
 def test_bad_answers_file_is_refused_and_nothing_changes(
-    edit: dict[str, object], message: str, releases: Releases,
+    edit: dict[str, object],
+    message: str,
+    releases: Releases,
     project_factory: Callable[..., Path],
 ) -> None:
     project = project_factory(releases.main, V2)
@@ -318,6 +329,16 @@ def test_bad_answers_file_is_refused_and_nothing_changes(
     assert message in str(raised.value)
     assert tree(project) == before
     assert status(project) == "" and git(project, "rev-parse", "HEAD") == head
+
+
+def test_refused_new_answer_stops_the_update_and_changes_nothing(
+    releases: Releases, project_factory: Callable[..., Path]
+) -> None:
+    project = project_factory(releases.main, V3)
+    before = tree(project)
+    with pytest.raises(ValueError, match="timeout_seconds must be between 1 and 600"):
+        update(project, VcsRef.CURRENT, data={"timeout_seconds": 900})
+    assert tree(project) == before and status(project) == ""
 
 
 def test_bad_answers_file_stops_the_cli_with_the_message(
@@ -335,6 +356,18 @@ def test_bad_answers_file_stops_the_cli_with_the_message(
 
 
 # --------------------------------------------------------------------------- releases
+
+
+def test_check_update_notices_a_newer_release(
+    releases: Releases, project_factory: Callable[..., Path]
+) -> None:
+    """`copier check-update -q` exits 2 while a newer release exists (for CI jobs)."""
+    behind = project_factory(releases.main, V2)
+    assert run_cli("check-update", "-q", cwd=behind).returncode == 2
+    report = run_cli("check-update", "--output-format", "json", cwd=behind)
+    assert '"latest_version": "1.2.0"' in report.stdout
+    current = project_factory(releases.main, V3)
+    assert run_cli("check-update", "-q", cwd=current).returncode == 0
 
 
 def test_release_settings() -> None:

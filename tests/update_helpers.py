@@ -22,7 +22,6 @@ from typing import Any
 
 import copier
 import yaml
-
 from renderer import git, snapshot_template
 
 V1, V2, V3 = "1.0.0", "1.1.0", "1.2.0"
@@ -103,11 +102,14 @@ def apply_v2(repo: Path, *, with_migration: bool) -> None:
     readme = template / "README.md.jinja"
     assert readme.is_file(), "the template no longer renders README.md from README.md.jinja"
     readme.write_text(
-        readme.read_text(encoding="utf-8").rstrip("\n") + f"\n\n## Template 1.1.0\n\n{README_V2_LINE}\n",
+        readme.read_text(encoding="utf-8").rstrip("\n")
+        + f"\n\n## Template 1.1.0\n\n{README_V2_LINE}\n",
         encoding="utf-8",
     )
     pyproject = template / "pyproject.toml.jinja"
-    pyproject.write_text(pyproject.read_text(encoding="utf-8") + PYPROJECT_V2_TABLE, encoding="utf-8")
+    pyproject.write_text(
+        pyproject.read_text(encoding="utf-8") + PYPROJECT_V2_TABLE, encoding="utf-8"
+    )
     # A renamed file (every overlay's service patch) and the references to it.
     patches = sorted(template.rglob(f"{OLD_PATCH}.jinja"))
     assert patches, f"the template no longer renders overlays/<env>/patches/{OLD_PATCH}"
@@ -127,7 +129,9 @@ def apply_v2(repo: Path, *, with_migration: bool) -> None:
 def apply_v3(repo: Path) -> None:
     """1.2.0: a plain change, no migration of its own."""
     readme = repo / "template" / "README.md.jinja"
-    readme.write_text(readme.read_text(encoding="utf-8") + f"\n{README_V3_LINE}\n", encoding="utf-8")
+    readme.write_text(
+        readme.read_text(encoding="utf-8") + f"\n{README_V3_LINE}\n", encoding="utf-8"
+    )
 
 
 def build_releases(root: Path) -> Releases:
@@ -144,12 +148,15 @@ def build_releases(root: Path) -> Releases:
     return Releases(main=main, no_migration=no_migration)
 
 
-def new_project(
-    template: Path, dst: Path, ref: str, data: dict[str, Any] | None = None
-) -> Path:
+def new_project(template: Path, dst: Path, ref: str, data: dict[str, Any] | None = None) -> Path:
     """`copier copy` at ``ref``, then `git init` and commit, as a user would start."""
     copier.run_copy(
-        str(template), str(dst), data=data or {}, vcs_ref=ref, defaults=True, quiet=True,
+        str(template),
+        str(dst),
+        data=data or {},
+        vcs_ref=ref,
+        defaults=True,
+        quiet=True,
         unsafe=False,
     )
     git(dst, "init", "-q", "-b", "main")
@@ -188,7 +195,11 @@ def commit_all(project: Path, message: str) -> None:
 def update(project: Path, ref: str | copier.VcsRef | None = None, **kwargs: Any) -> None:
     """`copier update --defaults --conflict inline` through the API, as the issue states it."""
     options: dict[str, Any] = {
-        "defaults": True, "overwrite": True, "conflict": "inline", "unsafe": False, "quiet": True,
+        "defaults": True,
+        "overwrite": True,
+        "conflict": "inline",
+        "unsafe": False,
+        "quiet": True,
     }
     options.update(kwargs)
     copier.run_update(str(project), vcs_ref=ref, **options)
@@ -197,8 +208,14 @@ def update(project: Path, ref: str | copier.VcsRef | None = None, **kwargs: Any)
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     """Run the pinned copier CLI of this environment (what users and CI type)."""
     exe = Path(sys.executable).with_name("copier")
-    env = {**os.environ, "NO_COLOR": "1", "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e.x",
-           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@e.x"}
+    env = {
+        **os.environ,
+        "NO_COLOR": "1",
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@e.x",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@e.x",
+    }
     return subprocess.run(
         [str(exe), *args], cwd=cwd, env=env, capture_output=True, text=True, check=False
     )

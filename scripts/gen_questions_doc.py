@@ -1,0 +1,181 @@
+"""Generate docs/questions.md, the reference of every question, from copier.yml.
+
+copier.yml is the one source of truth for questions: names, types, defaults, choices,
+`when` conditions, help texts and validator messages. Writing them down a second time by
+hand would drift, so this script renders the page and tests/test_docs.py fails when the
+committed page differs from what the script produces now.
+
+Groups follow the `# PROMPT: ...` header comments of copier.yml, in file order. The
+validator rules are the messages a validator can print (its text outside Jinja tags),
+so the page lists exactly what Copier refuses.
+
+Usage:
+    python scripts/gen_questions_doc.py           # rewrite docs/questions.md
+    python scripts/gen_questions_doc.py --check   # exit 1 if docs/questions.md is stale
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+COPIER_YML = ROOT / "copier.yml"
+OUTPUT = ROOT / "docs" / "questions.md"
+
+HEADER = re.compile(r"^# (?:PROMPT: )?(?P<title>[A-Za-z].*)$")
+RULE = re.compile(r"^# -{10,}$")
+QUESTION = re.compile(r"^(?P<name>[a-z][a-z0-9_]*):")
+JINJA_TAG = re.compile(r"\{%-?.*?-?%\}", re.DOTALL)
+
+
+@dataclass
+class Group:
+    title: str
+    questions: list[str] = field(default_factory=list)
+
+
+def groups_in_order(text: str) -> list[Group]:
+    """Read the header comments: a title line framed by two `# ----` rule lines."""
+    lines = text.splitlines()
+    groups: list[Group] = []
+    for index, line in enumerate(lines):
+        framed = (
+            0 < index < len(lines) - 1
+            and RULE.match(lines[index - 1])
+            and RULE.match(lines[index + 1])
+        )
+        header = HEADER.match(line)
+        if framed and header:
+            groups.append(Group(header.group("title")))
+            continue
+        question = QUESTION.match(line)
+        if question and groups:
+            groups[-1].questions.append(question.group("name"))
+    return [group for group in groups if group.questions]
+
+
+def validator_rules(validator: str) -> list[str]:
+    """The messages a validator can print: its text with the Jinja tags taken out."""
+    rules = []
+    for chunk in JINJA_TAG.split(validator):
+        for line in chunk.splitlines():
+            message = " ".join(line.split())
+            if message:
+                rules.append(message)
+    return rules
+
+
+def code(value: Any) -> str:
+    """Inline code for a YAML value (strings as written, other values as YAML)."""
+    if isinstance(value, str):
+        text = value
+    else:
+        text = yaml.safe_dump(value, default_flow_style=True, width=10_000).strip()
+        text = text.removesuffix("...").strip()
+    text = " ".join(text.split())
+    if not text:
+        return '`""` (empty)'
+    ticks = "``" if "`" in text else "`"
+    pad = " " if ticks == "``" else ""
+    return f"{ticks}{pad}{text}{pad}{ticks}"
+
+
+def choices_line(choices: Any) -> str:
+    if isinstance(choices, dict):
+        return ", ".join(f"{code(value)} ({label})" for label, value in choices.items())
+    return ", ".join(code(choice) for choice in choices)
+
+
+def describe(name: str, spec: dict[str, Any]) -> list[str]:
+    out = [f"### `{name}`", ""]
+    out.append(html.escape(" ".join(str(spec.get("help", "")).split()), quote=False))
+    out.append("")
+    kind = str(spec.get("type", "yaml"))
+    if spec.get("multiselect"):
+        kind += ", several of the choices (multiselect)"
+    out.append(f"- **Type:** {kind}")
+    if "default" in spec:
+        out.append(f"- **Default:** {code(spec['default'])}")
+    if "choices" in spec:
+        out.append(f"- **Choices:** {choices_line(spec['choices'])}")
+    when = spec.get("when")
+    if when is False:
+        out.append("- **Asked:** never; computed from the other answers and not recorded")
+    elif when is not None:
+        out.append(f"- **Asked when:** {code(when)} (otherwise its default applies)")
+    if spec.get("secret"):
+        out.append("- **Secret:** yes, never written to the answers file")
+    rules = validator_rules(str(spec.get("validator", "")))
+    if rules:
+        out.append("- **Refused with:**")
+        out.extend(f"    - {code(rule)}" for rule in rules)
+    out.append("")
+    return out
+
+
+def render(copier_yml: Path = COPIER_YML) -> str:
+    text = copier_yml.read_text(encoding="utf-8")
+    config: dict[str, Any] = yaml.safe_load(text)
+    groups = groups_in_order(text)
+    listed = [name for group in groups for name in group.questions]
+    questions = [key for key in config if not key.startswith("_")]
+    missing = sorted(set(questions) - set(listed))
+    if missing:
+        raise SystemExit(f"questions outside any `# PROMPT:` header in copier.yml: {missing}")
+
+    out = [
+        "# Questions",
+        "",
+        "<!-- Generated by scripts/gen_questions_doc.py from copier.yml: do not edit by hand. -->",
+        "",
+        f"The template asks {len(questions)} questions. Each has a default, so "
+        "`copier copy --defaults` renders a working service; pass answers with "
+        "`--data name=value` (or `--data-file answers.yml`). Answers are recorded in "
+        f"`{config.get('_answers_file', '.copier-answers.yml')}` and reused by "
+        "`copier update`; change one later with "
+        "`copier update --defaults --vcs-ref=:current: --data name=value`.",
+        "",
+        "A question whose condition is false is not asked and its default still applies. "
+        "Validators run before any file is written; the messages below are what Copier "
+        "prints for an answer it refuses (`{{ ... }}` is filled in with the answer).",
+        "",
+    ]
+    for group in groups:
+        out.append(f"- {group.title}: " + ", ".join(f"`{q}`" for q in group.questions))
+    out.append("")
+    for group in groups:
+        out.extend([f"## {group.title[:1].upper()}{group.title[1:]}", ""])
+        for name in group.questions:
+            spec = config[name]
+            if not isinstance(spec, dict):
+                spec = {"default": spec}
+            out.extend(describe(name, spec))
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Generate docs/questions.md from copier.yml")
+    parser.add_argument("--check", action="store_true", help="fail if the page is stale")
+    args = parser.parse_args(argv)
+    page = render()
+    if args.check:
+        current = OUTPUT.read_text(encoding="utf-8") if OUTPUT.exists() else ""
+        if current != page:
+            print(f"{OUTPUT.relative_to(ROOT)} is stale: run scripts/gen_questions_doc.py")
+            return 1
+        return 0
+    OUTPUT.write_text(page, encoding="utf-8")
+    print(f"wrote {OUTPUT.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
