@@ -160,6 +160,9 @@ class EventEndpoint:
                 status, headers, body = await self._post(scope, receive)
             except _Disconnected:
                 return
+            except Exception:  # a bug here must still answer with a problem, not a bare 500
+                logger.exception("the event endpoint failed")
+                status, headers, body = problem_parts(ProblemError("the event endpoint failed"))
         elif method == "OPTIONS":
             status, headers, body = self._options(scope)
         else:
@@ -311,6 +314,8 @@ class EventEndpoint:
         except CloudEventError as exc:
             self.metrics.count(event_type, exc.slug)
             raise
+        except Exception:  # the data model's own code failed, not the event
+            self._failed(registration.name, event_type)
         if self.busy >= self.max_concurrent_handlers:
             self.metrics.count(event_type, OverloadedError.slug)
             raise OverloadedError(

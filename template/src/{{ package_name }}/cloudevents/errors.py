@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 
 class ProblemError(Exception):
-    """An error that is answered with an RFC 9457 problem document."""
+    """The service failed in an unexpected way (answered as an RFC 9457 problem)."""
 
     status: ClassVar[int] = 500
     slug: ClassVar[str] = "internal-error"

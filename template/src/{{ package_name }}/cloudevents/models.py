@@ -160,17 +160,16 @@ def check_extension(name: str, value: object) -> ExtensionValue:
     )
 
 
-def check_attributes(
-    raw: Mapping[str, Any], *, default_specversion: bool = False
-) -> dict[str, Any]:
+def check_attributes(raw: Mapping[str, Any], *, python_api: bool = False) -> dict[str, Any]:
     """Validate a CloudEvent given as a flat mapping (the JSON format's object shape).
 
-    Keys other than the context attributes, ``data``, ``data_base64`` and ``extensions``
-    are extension attributes. Returns the model's field values; raises
-    :class:`CloudEventValidationError` naming the first attribute at fault.
-    ``default_specversion`` lets Python callers omit ``specversion``; requests may not.
+    Keys other than the context attributes, ``data`` and ``data_base64`` are extension
+    attributes. Returns the model's field values; raises :class:`CloudEventValidationError`
+    naming the first attribute at fault. ``python_api`` is for the model's constructor:
+    it may omit ``specversion`` and pass an ``extensions`` mapping. On the wire,
+    ``extensions`` is just a (valid) extension name and ``specversion`` is required.
     """
-    if default_specversion and raw.get("specversion") is None:
+    if python_api and raw.get("specversion") is None:
         specversion = SPECVERSION
     else:
         specversion = _required_string(raw, "specversion")
@@ -204,7 +203,7 @@ def check_attributes(
     fields["time"] = None if time is None else parse_time(time)
 
     fields["data"], fields["data_base64"] = _check_data(raw)
-    fields["extensions"] = _check_extensions(raw)
+    fields["extensions"] = _check_extensions(raw, python_api=python_api)
     return fields
 
 
@@ -230,9 +229,9 @@ def _check_data(raw: Mapping[str, Any]) -> tuple[Any, str | None]:
     return None, data_base64
 
 
-def _check_extensions(raw: Mapping[str, Any]) -> dict[str, ExtensionValue]:
+def _check_extensions(raw: Mapping[str, Any], *, python_api: bool) -> dict[str, ExtensionValue]:
     extensions: dict[str, ExtensionValue] = {}
-    given = raw.get("extensions")
+    given = raw.get("extensions") if python_api else None
     if given is not None:
         if not isinstance(given, Mapping):
             raise _invalid("extensions", "'extensions' must be a mapping of name to value")
@@ -240,7 +239,11 @@ def _check_extensions(raw: Mapping[str, Any]) -> dict[str, ExtensionValue]:
             if value is not None:
                 extensions[str(name)] = check_extension(str(name), value)
     for name, value in raw.items():
-        if name in CONTEXT_ATTRIBUTES or name in DATA_MEMBERS or name == "extensions":
+        if (
+            name in CONTEXT_ATTRIBUTES
+            or name in DATA_MEMBERS
+            or (python_api and name == "extensions")
+        ):
             continue
         if value is not None:  # JSON null means "absent" in the JSON event format
             extensions[name] = check_extension(name, value)
@@ -277,7 +280,7 @@ class CloudEvent(BaseModel):
     def _check(cls, value: Any) -> Any:
         """Apply the same rules as the parser (errors are CloudEventValidationError)."""
         if isinstance(value, Mapping):
-            return check_attributes(value, default_specversion=True)
+            return check_attributes(value, python_api=True)
         return value
 
     @property

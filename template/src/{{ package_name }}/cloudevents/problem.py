@@ -22,6 +22,7 @@ AsgiHeaders = list[tuple[bytes, bytes]]
 PROBLEM_DOCS: Final[dict[str, tuple[int, str, str]]] = {
     cls.slug: (cls.status, cls.title, (cls.__doc__ or "").strip().splitlines()[0])
     for cls in (
+        errors.ProblemError,
         errors.CloudEventValidationError,
         errors.CloudEventSerializationError,
         errors.UnsupportedContentTypeError,
