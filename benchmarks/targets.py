@@ -25,7 +25,10 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
 PEERS_DIR = BENCH_DIR / "peers"
 WORK_DIR = BENCH_DIR / ".work"
-PYTHON = Path(os.environ.get("BENCH_PYTHON", REPO_ROOT / ".venv" / "bin" / "python"))
+_VENV_PYTHON = REPO_ROOT / ".venv" / "bin" / "python"
+PYTHON = Path(
+    os.environ.get("BENCH_PYTHON") or (_VENV_PYTHON if _VENV_PYTHON.exists() else sys.executable)
+)
 
 EVENT_SOURCE = "/benchmarks/load"
 DEFAULT_EVENT_TYPE = "com.example.sample.created"

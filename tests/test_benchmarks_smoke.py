@@ -1,0 +1,71 @@
+"""The benchmark's targets stay wired: every peer app serves events, ours refuses a missing id.
+
+The benchmark itself (benchmarks/run.py) is not part of the suite; this runs only its
+correctness probes, the step every target must pass before it is loaded, so a broken
+peer app or a changed import is caught here rather than at benchmark time.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.targets import (
+    Server,
+    Target,
+    event_type_of,
+    our_target,
+    peer_targets,
+    probe,
+    probe_verdict,
+)
+
+pytestmark = pytest.mark.slow
+
+# What the probes found when the peers were pinned: a peer that starts refusing a missing
+# id (or stops accepting one) changes the benchmark's findings column, so it must show here.
+EXPECTED_PEER_FINDINGS = {
+    "func-python": ["accepts binary without id (202)", "accepts structured without id (202)"],
+    "FastAPI + CloudEvents SDK": [
+        "accepts binary without id (202)",
+        "accepts structured without id (202)",
+    ],
+    "fastapi-cloudevents": ["accepts structured without id (202)"],
+    "raw ASGI (no parsing)": [
+        "accepts binary without id (202)",
+        "accepts structured without id (202)",
+    ],
+    "func-python as shipped (hypercorn)": [
+        "accepts binary without id (202)",
+        "accepts structured without id (202)",
+    ],
+}
+
+
+def _probe(target: Target, event_type: str) -> dict[str, int]:
+    with Server(target, cpu=None) as server:
+        server.wait_accepting(event_type)
+        return probe(server.port, event_type)
+
+
+@pytest.mark.parametrize("target", peer_targets(), ids=lambda t: t.name)
+def test_peer_accepts_valid_events(target: Target):
+    """Each peer app answers 2xx to a valid binary and structured event."""
+    statuses = _probe(target, event_type_of(None))
+    accepts, findings = probe_verdict(statuses)
+    assert accepts, statuses
+    assert findings == EXPECTED_PEER_FINDINGS[target.name], statuses
+
+
+def test_ours_accepts_valid_and_refuses_missing_id(default_render: Path):
+    """The rendered service accepts valid events and answers 4xx when ``id`` is missing."""
+    statuses = _probe(our_target(default_render), event_type_of(default_render))
+    accepts, findings = probe_verdict(statuses)
+    assert accepts, statuses
+    assert findings == [], statuses
+    assert statuses["binary without id"] == 400
+    assert statuses["structured without id"] == 400
