@@ -722,6 +722,27 @@ def default_context(overrides: Mapping[str, Any] | None = None) -> Answers:
     return context
 
 
+def validator_for(name: str, context: Mapping[str, Any] | None = None) -> Callable[[Any], str]:
+    """``validator_message`` for many values of one question that no default depends on."""
+    validator = load_questions()[name].get("validator")
+    base = default_context(context)
+    template = _compiled(validator) if validator else None
+
+    def message(value: Any) -> str:
+        if template is None:
+            return ""
+        ctx = {**base, name: _cast(name, value)}
+        ctx["_copier_conf"] = {
+            "data": {**(context or {}), name: value},
+            "answers_file": "",
+            "dst_path": "service",
+        }
+        ctx["_copier_answers"] = ctx
+        return template.render(**ctx).strip()
+
+    return message
+
+
 def validator_message(name: str, value: Any, context: Mapping[str, Any] | None = None) -> str:
     """What copier.yml's validator of ``name`` says about ``value`` ('' when it accepts it)."""
     return validator_messages({**(context or {}), name: value}, [name])[name]

@@ -45,6 +45,32 @@ def crds_dir() -> Iterator[Path]:
 VALIDATOR_SERVICE = "kvalidator"
 
 
+class _Validator(SimpleNamespace):
+    """The rendered validator's entry points; a short repr keeps failure reports readable."""
+
+    def __repr__(self) -> str:
+        return f"<knative validator from {self.root}>"
+
+
+def _share_schema_validators(validate: Any) -> None:
+    """Let every ``validate_tree`` call reuse one parsed CRD index per CRD directory.
+
+    ``validate_tree`` builds a ``SchemaValidator`` per call, and parsing the pinned CRDs
+    (about a second) would dominate a suite that validates a hundred renders. The checks
+    themselves are unchanged: the same class, built once per directory instead of per call.
+    """
+    original = validate.SchemaValidator
+    shared: dict[tuple[str, tuple[Any, ...]], Any] = {}
+
+    def shared_validator(crds_dir: Path | None, *args: Any) -> Any:
+        key = (str(crds_dir), args)
+        if key not in shared:
+            shared[key] = original(crds_dir, *args)
+        return shared[key]
+
+    validate.SchemaValidator = shared_validator
+
+
 @pytest.fixture(scope="session")
 def knative_validator(renderer: Renderer) -> SimpleNamespace:
     """``validate_tree``, ``RULES``, ``SchemaValidator``... imported from one render.
@@ -68,7 +94,9 @@ def knative_validator(renderer: Renderer) -> SimpleNamespace:
     rules = importlib.import_module(f"{name}.rules")
     schemas = importlib.import_module(f"{name}.schemas")
     constants = importlib.import_module(f"{name}.constants")
-    return SimpleNamespace(
+    argo = importlib.import_module(f"{name}.argo")
+    _share_schema_validators(validate)
+    return _Validator(
         root=root,
         validate_tree=validate.validate_tree,
         Report=validate.Report,
@@ -76,6 +104,8 @@ def knative_validator(renderer: Renderer) -> SimpleNamespace:
         check_documents=rules.check_documents,
         SchemaValidator=schemas.SchemaValidator,
         constants=constants,
+        generate_applications=argo.generate_applications,
+        modules={"validate": validate, "rules": rules, "schemas": schemas, "argo": argo},
     )
 
 
