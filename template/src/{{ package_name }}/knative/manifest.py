@@ -36,6 +36,7 @@ _PROBE_FIELDS = (
 )
 
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # Long annotation values stay on one line, as people write them.
 _NEVER_WRAP = 1 << 16
 
@@ -49,9 +50,18 @@ class _Dumper(yaml.SafeDumper):
         super().increase_indent(flow, False)
 
 
+_ESCAPE_ONLY = frozenset("\x85\u2028\u2029")
+
+
 def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
     implicit = dumper.resolve(yaml.ScalarNode, value, (True, False))  # type: ignore[no-untyped-call]
-    quoted = implicit != "tag:yaml.org,2002:str" or value == "" or value[:1].isdigit()
+    quoted = (
+        implicit != "tag:yaml.org,2002:str"
+        or value == ""
+        or value[:1].isdigit()
+        # Line-break characters other than \n are mangled in plain and single-quoted style.
+        or any(ch in _ESCAPE_ONLY for ch in value)
+    )
     style = '"' if quoted else None
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
@@ -508,7 +518,7 @@ def manifest_to_service(  # noqa: PLR0912, PLR0915
 def deserialize_knative_service(text: str) -> KnativeServiceConfig:
     """Parse YAML written by ``serialize_knative_service`` (or the base file) into a config."""
     try:
-        document = yaml.safe_load(text)
+        document = yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader
     except yaml.YAMLError as error:
         raise KnativeManifestError(f"not valid YAML: {error}", rule="manifest/yaml") from None
     if not isinstance(document, dict):
