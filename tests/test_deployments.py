@@ -134,3 +134,85 @@ def test_any_answer_set_renders_valid_deployments(
         check_render(root, data, knative_validator, crds_dir, deploy_stats)
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------
+# The validator against the real CRDs and rules, on a render's real documents
+# ---------------------------------------------------------------------------
+def _built_world(kv: SimpleNamespace) -> dict[str, list[dict[str, Any]]]:
+    """Each overlay's kustomize output of the validator's render, plus its Argo CD files."""
+    validate = kv.modules["validate"]
+    world = {o.name: validate.kustomize_build(o) for o in validate.find_overlays(kv.root)}
+    world[ARGOCD_ENV] = [d for p in sorted((kv.root / ARGOCD).glob("*.yaml")) for d in _load_all(p)]
+    return world
+
+
+def _first(docs: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+    return next(d for d in docs if d.get("kind") == kind)
+
+
+def _set(path: str, value: Any) -> Any:
+    """A mutation that sets a dotted path under the first document of a kind."""
+
+    def mutate(doc: dict[str, Any]) -> None:
+        *parents, leaf = path.split(".")
+        node = doc
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+
+    return mutate
+
+
+#: (kind, mutation, valid?) — shape-level edits and what the API server would say.
+SCHEMA_MUTATIONS = {
+    "ksvc-unknown-pod-field": ("Service", _set("spec.template.spec.notAField", 1), False),
+    "ksvc-wrong-type": ("Service", _set("spec.template.spec.containerConcurrency", "ten"), False),
+    "ksvc-unknown-spec-field": ("Service", _set("spec.notAField", True), False),
+    "ksvc-template-metadata-unknown-field": (
+        "Service",
+        _set("spec.template.metadata.notAField", "kept"),
+        True,
+    ),
+    "trigger-unknown-spec-field": ("Trigger", _set("spec.notAField", {"x": 1}), True),
+    "trigger-unknown-delivery-field": ("Trigger", _set("spec.delivery.notAField", 1), True),
+    # Broker's spec is strict; only its delivery keeps unknown fields.
+    "broker-unknown-spec-field": ("Broker", _set("spec.notAField", 1), False),
+    "broker-unknown-delivery-field": ("Broker", _set("spec.delivery.notAField", 1), True),
+    "appset-template-spec-unknown-field": (
+        "ApplicationSet",
+        _set("spec.template.spec.notAField", 1),
+        False,
+    ),
+    "appset-wrong-type": ("ApplicationSet", _set("spec.goTemplate", "yes"), False),
+    "configmap-unknown-field": ("ConfigMap", _set("notAField", 1), False),
+}
+
+
+def test_built_documents_pass_the_real_crds(
+    knative_validator: SimpleNamespace, crds_dir: Path
+) -> None:
+    """Baseline for the mutations: the untouched documents pass their schemas."""
+    validator = knative_validator.SchemaValidator(crds_dir)
+    for env, docs in _built_world(knative_validator).items():
+        for doc in docs:
+            assert validator.validate(doc) == [], f"{env}: {doc['kind']} {doc['metadata']}"
+
+
+@pytest.mark.parametrize(
+    ("kind", "mutate", "valid"), list(SCHEMA_MUTATIONS.values()), ids=list(SCHEMA_MUTATIONS)
+)
+def test_schema_mutation_verdict_follows_the_real_crds(
+    kind: str, mutate: Any, valid: bool, knative_validator: SimpleNamespace, crds_dir: Path
+) -> None:
+    """Unknown fields fail where the CRD is strict and pass under preserve-unknown-fields."""
+    world = _built_world(knative_validator)
+    docs = world["prod"] + world[ARGOCD_ENV]
+    doc = _first(docs, kind)
+    mutate(doc)
+    violations = knative_validator.SchemaValidator(crds_dir).validate(doc)
+    if valid:
+        assert violations == [], "\n".join(map(str, violations))
+    else:
+        assert violations, f"{kind} mutation passed the schema"
+        assert all(v.rule.startswith("schema/") for v in violations), violations
