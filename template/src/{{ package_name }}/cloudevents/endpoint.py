@@ -53,6 +53,16 @@ _EMPTY_202: Final[Response] = (202, [(b"content-length", b"0")], b"")
 
 logger = logging.getLogger(__name__)
 
+# Header name -> what it is: a ce-* attribute name, or one of the two markers below.
+# Filled as ce-* headers are first seen (bounded), so each name is decoded only once.
+_CONTENT_TYPE: Final = "\0content-type"
+_CONTENT_LENGTH: Final = "\0content-length"
+_MAX_HEADER_NAMES: Final = 256
+_header_names: dict[bytes, str] = {
+    b"content-type": _CONTENT_TYPE,
+    b"content-length": _CONTENT_LENGTH,
+}
+
 
 class _Disconnected(Exception):
     """The client went away before sending the whole body."""
@@ -189,14 +199,22 @@ class EventEndpoint:
         content_type: str | None = None
         declared = b""
         ce: dict[str, str] = {}
+        names = _header_names
         try:
             for name, value in scope["headers"]:
-                if name[:3] == b"ce-":
-                    ce[name[3:].decode("ascii")] = value.decode("utf-8")
-                elif name == b"content-type":
+                known = names.get(name)
+                if known is None:
+                    if name[:3] != b"ce-":
+                        continue
+                    known = name[3:].decode("ascii")
+                    if len(names) < _MAX_HEADER_NAMES:
+                        names[name] = known
+                if known is _CONTENT_TYPE:
                     content_type = value.decode("latin-1")
-                elif name == b"content-length":
+                elif known is _CONTENT_LENGTH:
                     declared = value
+                else:
+                    ce[known] = value.decode("utf-8")
         except UnicodeDecodeError:
             error = CloudEventError("a ce-* header is not valid UTF-8; percent-encode it")
             return self._refuse(error, INVALID_TYPE)

@@ -102,6 +102,17 @@ def is_uri_reference(value: str, *, absolute: bool = False) -> bool:
     return _SCHEME.fullmatch(prefix.group(1)) is not None
 
 
+@lru_cache(maxsize=1024)
+def _is_source(value: str) -> bool:
+    """Cached: a service sees few distinct sources, and each is checked once."""
+    return is_uri_reference(value)
+
+
+@lru_cache(maxsize=256)
+def _is_media_type(value: str) -> bool:
+    return _MEDIA_TYPE.fullmatch(value) is not None
+
+
 def parse_time(value: object) -> datetime:
     """An RFC 3339 timestamp (string or aware datetime) as an aware datetime."""
     if isinstance(value, datetime):
@@ -169,24 +180,40 @@ def check_attributes(raw: Mapping[str, Any], *, python_api: bool = False) -> dic
     it may omit ``specversion`` and pass an ``extensions`` mapping. On the wire,
     ``extensions`` is just a (valid) extension name and ``specversion`` is required.
     """
-    if python_api and raw.get("specversion") is None:
-        specversion = SPECVERSION
-    else:
-        specversion = _required_string(raw, "specversion")
+    # The common case (all present, plain strings) costs one comparison each; the
+    # _required_string calls only run to name what is wrong.
+    get = raw.get
+    specversion = get("specversion")
     if specversion != SPECVERSION:
-        raise _invalid("specversion", f"specversion must be '{SPECVERSION}', not {specversion!r}")
-    fields: dict[str, Any] = {"specversion": specversion, "id": _required_string(raw, "id")}
-    source = _required_string(raw, "source")
-    if not is_uri_reference(source):
+        if not (python_api and specversion is None):
+            specversion = _required_string(raw, "specversion")
+            raise _invalid(
+                "specversion", f"specversion must be '{SPECVERSION}', not {specversion!r}"
+            )
+        specversion = SPECVERSION
+    event_id = get("id")
+    if event_id.__class__ is not str or not event_id:
+        event_id = _required_string(raw, "id")
+    source = get("source")
+    if source.__class__ is not str or not source:
+        source = _required_string(raw, "source")
+    if not _is_source(source):
         raise _invalid("source", f"attribute 'source' must be a URI-reference, not {source!r}")
-    fields["source"] = source
-    fields["type"] = _required_string(raw, "type")
+    event_type = get("type")
+    if event_type.__class__ is not str or not event_type:
+        event_type = _required_string(raw, "type")
+    fields: dict[str, Any] = {
+        "specversion": specversion,
+        "id": event_id,
+        "source": source,
+        "type": event_type,
+    }
 
     # Absent means JSON (JSON event format, 3.1): filled in, so every mode agrees on it.
-    datacontenttype = raw.get("datacontenttype")
+    datacontenttype = get("datacontenttype")
     if datacontenttype is None:
         datacontenttype = DEFAULT_DATACONTENTTYPE
-    elif not isinstance(datacontenttype, str) or not _MEDIA_TYPE.fullmatch(datacontenttype):
+    elif not isinstance(datacontenttype, str) or not _is_media_type(datacontenttype):
         raise _invalid(
             "datacontenttype",
             f"attribute 'datacontenttype' must be a media type, not {datacontenttype!r}",
@@ -199,7 +226,7 @@ def check_attributes(raw: Mapping[str, Any], *, python_api: bool = False) -> dic
         )
     fields["dataschema"] = dataschema
     fields["subject"] = _optional_string(raw, "subject")
-    time = raw.get("time")
+    time = get("time")
     fields["time"] = None if time is None else parse_time(time)
 
     fields["data"], fields["data_base64"] = _check_data(raw)
