@@ -41,6 +41,7 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
                 "p50_ms": median([r["p50_ms"] for r in runs]),
                 "p99_ms": median([r["p99_ms"] for r in runs]),
                 "cpu_us": median([r.get("cpu_us_per_request", float("nan")) for r in runs]),
+                "rss_mib": median([r.get("rss_mib", float("nan")) for r in runs]),
                 "non_2xx": sum(r["non_2xx"] for r in runs),
                 "socket_errors": sum(r["socket_errors"] for r in runs),
                 "rounds": len(runs),
@@ -72,9 +73,31 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
                     ratio_raw >= RPS_VS_RAW,
                 )
             )
-        for name in (non_zero := [n for n in kinds if table[n]["non_2xx"]]):
-            out["checks"].append((f"{mode}: {name} non-2xx", str(table[name]["non_2xx"]), False))
-        del non_zero
+        by_cpu = table[best]["cpu_us"] / mine["cpu_us"] if mine["cpu_us"] else float("nan")
+        out["checks"].append(
+            (
+                f"{mode}: (info) server CPU per request, {best} / ours",
+                f"{by_cpu:.2f}x ({table[best]['cpu_us']:.1f} vs {mine['cpu_us']:.1f} µs)",
+                None,
+            )
+        )
+        for name in (n for n, kind in kinds.items() if kind == "shipped"):
+            ratio = mine["rps"] / table[name]["rps"] if table[name]["rps"] else float("nan")
+            out["checks"].append(
+                (
+                    f"{mode}: (info) requests/s vs {name}",
+                    f"{ratio:.2f}x ({mine['rps']:.0f} vs {table[name]['rps']:.0f})",
+                    None,
+                )
+            )
+        for name in [n for n in kinds if table[n]["non_2xx"] or table[n]["socket_errors"]]:
+            out["checks"].append(
+                (
+                    f"{mode}: {name} non-2xx / socket errors",
+                    f"{table[name]['non_2xx']} / {table[name]['socket_errors']}",
+                    False,
+                )
+            )
     cold = {name: median(values) for name, values in results.get("cold_start", {}).items()}
     out["cold"] = cold
     if cold.get(ours) is not None and any(p in cold for p in peers):
@@ -138,8 +161,8 @@ def markdown(results: dict[str, Any]) -> str:
             f"### {mode.capitalize()} mode",
             "",
             "| target | requests/s | ours vs it | p50 ms | p99 ms | non-2xx | socket errors "
-            "| server CPU µs/request | ours vs it, by CPU |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+            "| server CPU µs/request | ours vs it, by CPU | RSS after load MiB |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
         for name in kinds:
             row = table[name]
@@ -149,7 +172,7 @@ def markdown(results: dict[str, Any]) -> str:
             lines.append(
                 f"| {label} | {row['rps']:,.0f} | {versus:.2f}x | {row['p50_ms']:.2f} | "
                 f"{row['p99_ms']:.2f} | {row['non_2xx']} | {row['socket_errors']} | "
-                f"{row['cpu_us']:.1f} | {by_cpu:.2f}x |"
+                f"{row['cpu_us']:.1f} | {by_cpu:.2f}x | {row['rss_mib']:.1f} |"
             )
         lines += ["", f"Best peer in {mode} mode: {block['best_peer']}.", ""]
     lines += [
@@ -200,7 +223,8 @@ def markdown(results: dict[str, Any]) -> str:
         lines.append("")
     lines += ["### Targets", "", "| target | measured | met |", "| --- | --- | :---: |"]
     for label, measured, met in summary["checks"]:
-        lines.append(f"| {label} | {measured} | {'yes' if met else '**no**'} |")
+        verdict = "info" if met is None else "yes" if met else "**no**"
+        lines.append(f"| {label} | {measured} | {verdict} |")
     lines.append("")
     if results.get("imports"):
         imports = results["imports"]
@@ -263,5 +287,6 @@ def console(results: dict[str, Any]) -> str:
         out.append(f"RSS {name:28} {mem['rss_first_mib']:6.1f} -> {mem['rss_second_mib']:6.1f} MiB")
     out.append("targets:")
     for label, measured, met in summary["checks"]:
-        out.append(f"  [{'ok' if met else 'MISS'}] {label}: {measured}")
+        verdict = "info" if met is None else "ok" if met else "MISS"
+        out.append(f"  [{verdict}] {label}: {measured}")
     return "\n".join(out)

@@ -66,6 +66,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar=("FIRST", "SECOND"),
         help="event counts for the RSS readings (default 10000 100000)",
     )
+    parser.add_argument(
+        "--memory-all", action="store_true", help="RSS growth of every target, not only ours"
+    )
     parser.add_argument("--render", type=Path, help="use this rendered service, do not render")
     parser.add_argument(
         "--only", nargs="*", default=None, help="phases to run: throughput cold memory imports"
@@ -127,6 +130,7 @@ def throughput_round(
                 cpu = measure.cpu_seconds(server.pid) - cpu_before
                 row = {
                     **asdict(result),
+                    "rss_mib": measure.rss_mib(server.pid),
                     "rps": result.rps,
                     "cpu_us_per_request": cpu / result.requests * 1e6 if result.requests else 0,
                 }
@@ -199,7 +203,15 @@ def main(argv: list[str] | None = None) -> int:
 
     if "memory" in phases:
         first, second = args.memory_events
-        for target in targets:
+        # The growth check needs 100k events per target; at peer speeds that is minutes
+        # each, so by default only ours and func-python (the RSS target's reference) run it.
+        # Every target's RSS after its throughput runs is in the throughput table anyway.
+        memory_targets = (
+            targets
+            if args.memory_all
+            else [t for t in targets if t.is_ours or t.name == report.FUNC_PYTHON]
+        )
+        for target in memory_targets:
             mem = measure.memory(target, event_type, first=first, second=second)
             results["memory"][target.name] = {
                 "first_events": mem.first_events,
