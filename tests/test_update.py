@@ -11,10 +11,12 @@ answers file.
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import copier
 import pytest
@@ -151,12 +153,14 @@ def test_migration_is_idempotent(updated: Path) -> None:
     assert tree(updated) == before
 
 
-def git_run_hook(project: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+def git_run_hook(
+    project: Path, *extra: str, operation: str = "update"
+) -> subprocess.CompletedProcess[str]:
     """Run hooks/migrate_renames.py by hand, the way copier's migration would."""
     argv = [
         sys.executable,
         str(REPO_ROOT / "hooks" / "migrate_renames.py"),
-        "--operation=update",
+        f"--operation={operation}",
         "--since",
         V2,
         *extra,
@@ -165,22 +169,70 @@ def git_run_hook(project: Path, *extra: str) -> subprocess.CompletedProcess[str]
     return subprocess.run(argv, cwd=project, capture_output=True, text=True, check=False)
 
 
-def test_migration_skips_other_operations_and_versions(
+def test_migration_runs_only_for_an_update_that_crosses_its_release(
     releases: Releases, project_factory: Callable[..., Path]
 ) -> None:
-    """The hook's own guard: only an update that crosses 1.1.0 touches anything."""
+    """The hook's own guard, on the state copier leaves after the rename (old path gone,
+    new path freshly rendered): other operations and other version ranges change nothing;
+    the update from 1.0.0 to 1.1.0 carries the team's edit over."""
     project = project_factory(releases.main, V1)
     make_team_edits(project)
-    (project / "deployments/knative/overlays/dev/patches" / OLD_PATCH).unlink()
-    (project / "deployments/knative/overlays/dev/patches" / NEW_PATCH).write_text("x: 1\n")
+    patches = project / "deployments/knative/overlays/dev/patches"
+    edited = (patches / OLD_PATCH).read_text(encoding="utf-8")
+    (patches / OLD_PATCH).unlink()
+    (patches / NEW_PATCH).write_text(edited.removesuffix(PATCH_EDIT), encoding="utf-8")
     before = tree(project)
-    for args in (("--from", V2, "--to", V3), ("--from", V1, "--to", V1)):
-        assert git_run_hook(project, *args).returncode == 0
-        assert tree(project) == before
-    assert git_run_hook(project, "--from", V1, "--to", V2).returncode == 0
-    assert (
-        PATCH_EDIT in (project / "deployments/knative/overlays/dev/patches" / NEW_PATCH).read_text()
-    )
+    for operation, *args in (
+        ("update", "--from", V2, "--to", V3),
+        ("update", "--from", V1, "--to", V1),
+        ("copy", "--from", V1, "--to", V2),
+    ):
+        done = git_run_hook(project, *args, operation=operation)
+        assert done.returncode == 0, done.stderr
+        assert tree(project) == before, (operation, args)
+    done = git_run_hook(project, "--from", V1, "--to", V2)
+    assert done.returncode == 0, done.stderr
+    assert (patches / NEW_PATCH).read_text(encoding="utf-8") == edited
+    assert "merged cleanly" in done.stderr
+
+
+def load_hook() -> ModuleType:
+    """hooks/ is not a package: load the migration script from its file."""
+    path = REPO_ROOT / "hooks" / "migrate_renames.py"
+    spec = importlib.util.spec_from_file_location("migrate_renames", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_migration_merge_marks_a_collision_like_copier(tmp_path: Path) -> None:
+    """Edits that collide with the template's change get copier's inline labels."""
+    hook = load_hook()
+    base = "a: 1\nb: 2\nc: 3\n"
+    merged, conflicts = hook.merge("a: 1\nb: team\nc: 3\n", base, "a: 1\nb: tpl\nc: 3\n", tmp_path)
+    assert conflicts == 1
+    assert "<<<<<<< before updating\nb: team\n" in merged and ">>>>>>> after updating" in merged
+    clean, none = hook.merge("a: team\nb: 2\nc: 3\n", base, "a: 1\nb: 2\nc: tpl\n", tmp_path)
+    assert (clean, none) == ("a: team\nb: 2\nc: tpl\n", 0)
+
+
+def test_migration_pairs_expand_star_segments() -> None:
+    hook = load_hook()
+    tracked = ["o/dev/p/old.yaml", "o/prod/p/old.yaml", "o/dev/p/other.yaml", "x/old.yaml"]
+    pairs = list(hook.expand("o/*/p/old.yaml", "o/*/p/new.yaml", tracked))
+    assert pairs == [
+        ("o/dev/p/old.yaml", "o/dev/p/new.yaml"),
+        ("o/prod/p/old.yaml", "o/prod/p/new.yaml"),
+    ]
+    with pytest.raises(SystemExit, match="as many"):
+        hook.parse_pair("o/*/old.yaml=o/new.yaml")
+    with pytest.raises(SystemExit, match="OLD=NEW"):
+        hook.parse_pair("no-equals-sign")
+    assert hook.applies("update", "1.0.0", "1.1.0", "1.1.0")
+    assert not hook.applies("update", "1.1.0", "1.2.0", "1.1.0")
+    assert not hook.applies("copy", "1.0.0", "1.1.0", "1.1.0")
+    assert not hook.applies("update", "not-a-version", "1.1.0", "1.1.0")
 
 
 # --------------------------------------------------------------------------- --trust
