@@ -13,7 +13,9 @@ whole answer sets drawn by Hypothesis (numbers and strings included).
 
 from __future__ import annotations
 
+import importlib
 import shutil
+import sys
 from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
@@ -216,3 +218,144 @@ def test_schema_mutation_verdict_follows_the_real_crds(
     else:
         assert violations, f"{kind} mutation passed the schema"
         assert all(v.rule.startswith("schema/") for v in violations), violations
+
+
+# ---------------------------------------------------------------------------
+# Every admission rule fires, end to end, on a mutated copy of a render's documents
+# ---------------------------------------------------------------------------
+#: Where a mutation landed: checked by kustomize + validate_tree, or by check_documents only.
+END_TO_END, DOCUMENTS_ONLY = "validate_tree", "check_documents"
+
+
+def _rule_mutations(kv: SimpleNamespace) -> tuple[dict[str, Any], Any]:
+    """The rendered project's own mutation table (one per rule) and its document world.
+
+    The rendered tests (tests/unit/knative/test_knative_rules.py) keep one mutation per
+    rule; reusing them here keeps a single table, applied this time to documents written
+    to disk and checked through kustomize and ``validate_tree``.
+    """
+    tests_dir = kv.root / "tests" / "unit" / "knative"
+    assert (tests_dir / "test_knative_rules.py").is_file(), f"no rule mutations in {tests_dir}"
+    if str(tests_dir) not in sys.path:
+        sys.path.insert(0, str(tests_dir))
+    table = importlib.import_module("test_knative_rules")
+    world = importlib.import_module("knative_world")
+    return table.MUTATIONS, world
+
+
+def _canonical(docs: list[dict[str, Any]]) -> list[str]:
+    return sorted(yaml.safe_dump(d, sort_keys=True) for d in docs)
+
+
+def _write_prebuilt(root: Path, overlay: str, docs: list[dict[str, Any]], namespace: str) -> None:
+    """An overlay whose kustomization just lists already-built documents."""
+    target = root / OVERLAYS / overlay
+    target.mkdir(parents=True)
+    (target / "world.yaml").write_text(yaml.safe_dump_all(docs, sort_keys=False))
+    kustomization = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "namespace": namespace,
+        "resources": ["world.yaml"],
+    }
+    (target / "kustomization.yaml").write_text(yaml.safe_dump(kustomization, sort_keys=False))
+
+
+@pytest.fixture(scope="module")
+def rule_verdicts(
+    knative_validator: SimpleNamespace, crds_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, tuple[str, set[str], list[str]]]:
+    """For each rule: where its mutation was checked, the rules that fired, the messages."""
+    kv = knative_validator
+    mutations, world = _rule_mutations(kv)
+    env = world.first_environment()
+    built = _built_world(kv)
+    namespace = kv.modules["validate"].overlay_namespace(kv.root / OVERLAYS / env)
+    external = kv.root / "deployments" / "knative" / "external-references.yaml"
+
+    def fresh_root(name: str) -> Path:
+        root = tmp_path_factory.mktemp(name)
+        (root / "deployments" / "knative").mkdir(parents=True)
+        shutil.copy(external, root / "deployments" / "knative" / external.name)
+        return root
+
+    knative_root = fresh_root("mutated-knative")
+    _write_prebuilt(knative_root, "unmutated", built[env], namespace)
+    verdicts: dict[str, tuple[str, set[str], list[str]]] = {}
+    overlays: dict[str, str] = {}
+    for rule, mutate in sorted(mutations.items()):
+        docs = yaml.safe_load(yaml.safe_dump(built[env]))
+        argocd = yaml.safe_load(yaml.safe_dump(built[ARGOCD_ENV]))
+        try:
+            mutate([*docs, *argocd])
+        except (LookupError, KeyError, IndexError, TypeError):
+            # The render has no document of the kind this rule is about (a DestinationRule,
+            # a RabbitMQ trigger...): check the rendered tests' sample world instead.
+            sample = world.clean_world()
+            mutate(sample)
+            found = kv.check_documents(sample)
+            verdicts[rule] = (DOCUMENTS_ONLY, {v.rule for v in found}, [str(v) for v in found])
+            continue
+        if argocd != built[ARGOCD_ENV]:
+            root = fresh_root("mutated-argocd")
+            for overlay in built:
+                if overlay != ARGOCD_ENV:
+                    _write_prebuilt(root, overlay, [], namespace)
+            (root / ARGOCD).mkdir(parents=True)
+            (root / ARGOCD / "world.yaml").write_text(yaml.safe_dump_all(argocd, sort_keys=False))
+            report = kv.validate_tree(root, crds_dir, [ARGOCD_ENV])
+            found = report.violations
+            verdicts[rule] = (END_TO_END, {v.rule for v in found}, [str(v) for v in found])
+        else:
+            overlay = rule.replace("/", "--")
+            _write_prebuilt(knative_root, overlay, docs, namespace)
+            overlays[overlay] = rule
+    report = kv.validate_tree(knative_root, crds_dir)
+    by_overlay: dict[str, list[Any]] = {o: [] for o in [*overlays, "unmutated"]}
+    for violation in report.violations:
+        by_overlay[violation.env].append(violation)
+    assert by_overlay["unmutated"] == [], "the prebuilt copy of the render is not clean"
+    build = kv.modules["validate"].kustomize_build
+    for overlay, rule in overlays.items():
+        found = by_overlay[overlay]
+        written = _load_all(knative_root / OVERLAYS / overlay / "world.yaml")
+        if any(v.rule == "kustomize/build" for v in found) or (
+            rule not in {v.rule for v in found}
+            and _canonical(build(knative_root / OVERLAYS / overlay)) != _canonical(written)
+        ):
+            # kustomize refuses or undoes the edit (its namespace transformer resets a
+            # namespace, annotation values come out as strings): a cluster would never see
+            # it, so only the rules can be shown the mutated documents.
+            found = kv.check_documents(written)
+            verdicts[rule] = (DOCUMENTS_ONLY, {v.rule for v in found}, [str(v) for v in found])
+            continue
+        verdicts[rule] = (END_TO_END, {v.rule for v in found}, [str(v) for v in found])
+    return verdicts
+
+
+def test_every_rule_has_a_mutation(knative_validator: SimpleNamespace) -> None:
+    mutations, _ = _rule_mutations(knative_validator)
+    assert set(knative_validator.RULES) == set(mutations)
+
+
+@pytest.mark.slow
+def test_each_rule_fires_alone_on_its_mutation(
+    rule_verdicts: dict[str, tuple[str, set[str], list[str]]],
+    knative_validator: SimpleNamespace,
+    deploy_stats: Counter[str],
+) -> None:
+    """Each rule's mutation of real documents makes that rule, and no other rule, fire.
+
+    Schema and reference findings may come along (a renamed Service leaves dangling
+    references); another admission rule may not.
+    """
+    rules = set(knative_validator.RULES)
+    wrong = []
+    for rule, (where, fired, messages) in sorted(rule_verdicts.items()):
+        deploy_stats[f"rules checked via {where}"] += 1
+        if rule not in fired or (fired & rules) != {rule}:
+            wrong.append(f"{rule} ({where}): fired {sorted(fired)}\n    " + "\n    ".join(messages))
+    assert set(rule_verdicts) == rules
+    assert not wrong, f"{len(wrong)} rule(s) misbehave:\n" + "\n".join(wrong)
+    end_to_end = [r for r, (where, _, _) in rule_verdicts.items() if where == END_TO_END]
+    assert len(end_to_end) >= len(rules) // 2, "most rules should be checked end to end"
