@@ -143,6 +143,15 @@ def test_renamed_patch_keeps_the_team_edit(updated: Path) -> None:
 
 def test_no_conflict_markers_or_rej_files_remain(updated: Path) -> None:
     assert leftovers(updated) == []
+    # The rendered project's own pre-commit/CI check agrees.
+    done = subprocess.run(
+        [sys.executable, "scripts/check_conflicts.py"],
+        cwd=updated,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_migration_is_idempotent(updated: Path) -> None:
