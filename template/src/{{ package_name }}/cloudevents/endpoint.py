@@ -58,6 +58,7 @@ logger = logging.getLogger(__name__)
 _CONTENT_TYPE: Final = "\0content-type"
 _CONTENT_LENGTH: Final = "\0content-length"
 _MAX_HEADER_NAMES: Final = 256
+_SWEEPER_IDLE_SECONDS: Final = 10.0
 _header_names: dict[bytes, str] = {
     b"content-type": _CONTENT_TYPE,
     b"content-length": _CONTENT_LENGTH,
@@ -73,10 +74,10 @@ class Deadlines:
 
     ``asyncio.timeout`` (or ``wait_for``) schedules and cancels a timer per request, and
     the cancelled timers pile up in the loop's heap for the whole timeout. Here a request
-    only writes its task and deadline into a dict; a single sweeper task, alive only
-    while handlers run, wakes every ``timeout / 20`` (at most 0.5 s) and cancels overdue
-    handlers. A timeout therefore fires up to one tick late, which is fine for a limit
-    meant to answer 504 before Knative's own request timeout.
+    only writes its task and deadline into a dict; a single sweeper task (started by the
+    first event, gone after a quiet spell) wakes every ``timeout / 20`` (at most 0.5 s)
+    and cancels overdue handlers. A timeout therefore fires up to one tick late, which is
+    fine for a limit meant to answer 504 before Knative's own request timeout.
     """
 
     def __init__(self, timeout: float) -> None:
@@ -118,9 +119,17 @@ class Deadlines:
 
     async def _sweep(self) -> None:
         loop = asyncio.get_running_loop()
-        while self._running:
+        busy_at = loop.time()
+        while True:
             await asyncio.sleep(self.tick)
             now = loop.time()
+            if not self._running:
+                # Most events finish within one loop step, so "nothing running" at a tick
+                # says little: stay up for a while instead of being re-created per event.
+                if now - busy_at >= _SWEEPER_IDLE_SECONDS:
+                    return
+                continue
+            busy_at = now
             for task, deadline in list(self._running.items()):
                 if deadline <= now and task not in self._cancelled:
                     self._cancelled.add(task)
