@@ -246,7 +246,7 @@ class Fuzzer:
         self.types = (event_type, event_type, "com.example.other", "test.unknown")
         # Drawing a fresh nested value per request would cost more client CPU than the
         # server spends answering; events draw their data from a pool made per worker.
-        self.data_pool = [self.json_value() for _ in range(200)]
+        self.data_pool = [self.json_value() for _ in range(64)]
 
     def token(self, low: int = 1, high: int = 12, alphabet: str = string.ascii_lowercase) -> str:
         return "".join(self.rng.choices(alphabet, k=self.rng.randint(low, high)))
@@ -381,7 +381,7 @@ class Fuzzer:
             return FuzzRequest(
                 request_bytes("POST", "/", {"Content-Type": content_type}, body), "mutated"
             )
-        if r < 0.82:  # mutated binary event: headers and body
+        if r < 0.84:  # mutated binary event: headers and body
             event = self.mutate_event(self.structured())
             headers = {
                 k: "".join(c for c in v if c in HEADER_SAFE)
@@ -390,7 +390,7 @@ class Fuzzer:
             headers["Content-Type"] = self.rng.choice(self.CONTENT_TYPES)
             body = self.mutate_bytes(json.dumps(event.get("data")).encode())
             return FuzzRequest(request_bytes("POST", "/", headers, body), "mutated-binary")
-        if r < 0.90:  # other methods and paths
+        if r < 0.93:  # other methods and paths
             method = self.rng.choice(self.METHODS)
             path = self.rng.choice(("/", *self.PATHS))
             return FuzzRequest(
