@@ -369,8 +369,10 @@ def test_dirty_tree_is_refused_and_nothing_changes(
         ({"port": 8012}, "port 8012 is reserved by Knative's queue-proxy"),
         ({"timeout_seconds": 900}, "timeout_seconds must be between 1 and 600"),
         ({"bogus_question": 1}, "names question(s) this template does not have: bogus_question"),
+        # Copier's own type check: stops, but its message does not name the question.
+        ({"port": "abc"}, "invalid literal for int() with base 10: 'abc'"),
     ],
-    ids=["reserved-port", "timeout-range", "unknown-question"],
+    ids=["reserved-port", "timeout-range", "unknown-question", "wrong-type"],
 )
 def test_bad_answers_file_is_refused_and_nothing_changes(
     edit: dict[str, object],
