@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 from .argo import TemplateError, generate_applications
-from .references import check_references, load_external_references
+from .references import CLUSTER_SCOPED_KINDS, check_references, load_external_references
 from .rules import APPLICATION_SET, Violation, check_documents, group_kind_of
 from .schemas import SchemaValidator
 
@@ -144,6 +144,61 @@ def _argocd_paths(root: Path, docs: Sequence[Mapping[str, Any]]) -> list[Violati
     return found
 
 
+def _allowed(entries: Any, group: str, kind: str) -> bool:
+    for entry in entries or []:
+        if not isinstance(entry, Mapping):
+            continue
+        if entry.get("group") in ("*", group) and entry.get("kind") in ("*", kind):
+            return True
+    return False
+
+
+def _argocd_kinds(
+    root: Path, docs: Sequence[Mapping[str, Any]], outputs: Mapping[Path, list[dict[str, Any]]]
+) -> list[Violation]:
+    """Every kind an Application syncs is whitelisted by its AppProject (else sync fails)."""
+    projects = {
+        (d.get("metadata") or {}).get("name"): d.get("spec") or {}
+        for d in docs
+        if group_kind_of(d) == ("argoproj.io", "AppProject")
+    }
+    found = []
+    for doc in docs:
+        if group_kind_of(doc) != APPLICATION_SET:
+            continue
+        try:
+            applications = generate_applications(doc)
+        except TemplateError:
+            continue
+        for application in applications:
+            spec = application.get("spec") or {}
+            project = projects.get(spec.get("project"))
+            path = (spec.get("source") or {}).get("path")
+            if project is None or not isinstance(path, str):
+                continue
+            for item in outputs.get((root / path).resolve(), []):
+                group, kind = group_kind_of(item)
+                scoped = (group, kind) in CLUSTER_SCOPED_KINDS
+                allow = "clusterResourceWhitelist" if scoped else "namespaceResourceWhitelist"
+                deny = "clusterResourceBlacklist" if scoped else "namespaceResourceBlacklist"
+                if not _allowed(project.get(allow), group, kind) or _allowed(
+                    project.get(deny), group, kind
+                ):
+                    found.append(
+                        Violation(
+                            "argocd/project-allows-kinds",
+                            f"Application {(application.get('metadata') or {}).get('name')} "
+                            f"syncs {group or 'core'}/{kind} "
+                            f"{(item.get('metadata') or {}).get('name')} but AppProject "
+                            f"{spec.get('project')} does not allow it ({allow})",
+                            "ApplicationSet",
+                            (doc.get("metadata") or {}).get("name", ""),
+                            "spec.template.spec.project",
+                        )
+                    )
+    return found
+
+
 def validate_tree(
     root: Path, crds_dir: Path | None = None, envs: Sequence[str] | None = None
 ) -> Report:
@@ -165,6 +220,7 @@ def validate_tree(
     # kustomize runs are independent processes: build the environments side by side.
     with ThreadPoolExecutor(max_workers=max(1, min(4, len(overlays)))) as pool:
         builds = list(pool.map(_try_build, overlays))
+    outputs: dict[Path, list[dict[str, Any]]] = {}
     for overlay, built in zip(overlays, builds, strict=True):
         env = overlay.name
         report.environments.append(env)
@@ -172,6 +228,7 @@ def validate_tree(
             report.violations.append(Violation("kustomize/build", str(built), env=env))
             continue
         docs = built
+        outputs[overlay.resolve()] = docs
         report.documents += len(docs)
         found = _schema_violations(validator, docs)
         found += check_documents(docs)
@@ -193,6 +250,7 @@ def validate_tree(
             found = _schema_violations(validator, docs)
             found += check_documents(docs)
             found += _argocd_paths(root, docs)
+            found += _argocd_kinds(root, docs, outputs)
             report.violations.extend(_tag(found, ARGOCD_ENV))
     return report
 
