@@ -1488,6 +1488,17 @@ def _applications(doc: Doc) -> list[dict[str, Any]] | str:
         return str(error)
 
 
+def _application_names_elsewhere(doc: Doc, ctx: Context) -> set[str]:
+    """Application names other ApplicationSets or plain Applications already claim."""
+    names = {_name(a) for a in ctx.find(APPLICATION)}
+    for other in ctx.find(APPLICATION_SET):
+        if _name(other) != _name(doc):
+            applications = _applications(other)
+            if not isinstance(applications, str):
+                names.update(_name(a) for a in applications)
+    return names
+
+
 @rule("argocd/generated-applications", APPLICATION_SET)
 def generated_applications(doc: Doc, ctx: Context) -> Iterator[Finding]:
     """Generated Applications: names unique DNS-1123 <= 63 (tracking label), templates ok."""
@@ -1495,10 +1506,11 @@ def generated_applications(doc: Doc, ctx: Context) -> Iterator[Finding]:
     if isinstance(applications, str):
         yield "spec", f"cannot expand the ApplicationSet: {applications}"
         return
+    elsewhere = _application_names_elsewhere(doc, ctx)
     seen: set[str] = set()
     for application in applications:
         name = _name(application)
-        if name in seen:
+        if name in seen or name in elsewhere:
             yield "spec.template.metadata.name", f"duplicate Application name {name!r}"
         seen.add(name)
         if not is_dns1123_subdomain(name) or len(name) > c.ARGOCD_INSTANCE_LABEL_MAX_LENGTH:
