@@ -90,6 +90,7 @@ class PathResult:
     per_creation_ms_max: float
     api_calls: int
     api_calls_per_creation: float
+    client_cpu_ms_per_creation: float
 
 
 def serve(root: str, latency: float, conn: Connection) -> None:
@@ -155,6 +156,7 @@ async def measure(
             parent.send("reset")
             parent.recv()
             started = time.perf_counter()
+            cpu_started = time.process_time()
             for index in range(services):
                 build = kube.make_build(f"tenant-{index}", f"parser-{index}", version=index + 1)
                 name = manager.generate_service_name(build.third_party_id, build.parser_id)
@@ -162,6 +164,7 @@ async def measure(
                 await manager.create_service(name, build)
                 durations.append(time.perf_counter() - one)
             wall = time.perf_counter() - started
+            cpu = time.process_time() - cpu_started
         finally:
             await manager.aclose()
         parent.send("stop")
@@ -179,28 +182,35 @@ async def measure(
         per_creation_ms_max=max(durations) * 1000,
         api_calls=calls,
         api_calls_per_creation=calls / services,
+        client_cpu_ms_per_creation=cpu / services * 1000,
     )
 
 
 async def main_async(args: argparse.Namespace, root: Path, tmp: Path) -> dict[str, Any]:
     sm, kube = load_render(root)
     latency = args.latency_ms / 1000
-    sequential = await measure(
-        sm, kube, root, parallel=False, services=args.services, latency=latency, tmp=tmp
-    )
-    parallel = await measure(
-        sm, kube, root, parallel=True, services=args.services, latency=latency, tmp=tmp
-    )
-    speedup = sequential.wall_seconds / parallel.wall_seconds
+    best: dict[bool, PathResult] = {}
+    for _ in range(args.rounds):  # alternate the paths; keep each path's fastest round
+        for parallel in (False, True):
+            result = await measure(
+                sm, kube, root, parallel=parallel, services=args.services, latency=latency, tmp=tmp
+            )
+            if parallel not in best or result.wall_seconds < best[parallel].wall_seconds:
+                best[parallel] = result
+    sequential, parallel_result = best[False], best[True]
+    speedup = sequential.wall_seconds / parallel_result.wall_seconds
     return {
         "services": args.services,
         "latency_ms": args.latency_ms,
+        "rounds": args.rounds,
         "sequential": asdict(sequential),
-        "parallel": asdict(parallel),
+        "parallel": asdict(parallel_result),
         "speedup": round(speedup, 2),
         "target_speedup": TARGET_SPEEDUP,
         "target_met": speedup >= TARGET_SPEEDUP,
         "python": sys.version.split()[0],
+        "cpus": os.cpu_count(),
+        "load_average_1m": round(os.getloadavg()[0], 2),
     }
 
 
@@ -208,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--services", type=int, default=50)
     parser.add_argument("--latency-ms", type=float, default=20.0)
+    parser.add_argument("--rounds", type=int, default=1, help="repeat, keep the fastest round")
     parser.add_argument("--render", type=Path, help="use this service_manager=true render")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args(argv)
@@ -223,14 +234,16 @@ def main(argv: list[str] | None = None) -> int:
     seq, par = result["sequential"], result["parallel"]
     print(
         f"{result['services']} services, {result['latency_ms']:g} ms per API request "
-        f"(kmock emulator, lightkube client, Python {result['python']})"
+        f"(kmock emulator in its own process, lightkube client, Python {result['python']}, "
+        f"{result['cpus']} CPUs, load average {result['load_average_1m']})"
     )
     for row in (seq, par):
         print(
             f"  {row['path']:<10} wall {row['wall_seconds']:6.2f} s   per creation "
             f"mean {row['per_creation_ms_mean']:6.1f} ms  p50 {row['per_creation_ms_p50']:6.1f} ms"
             f"  max {row['per_creation_ms_max']:6.1f} ms   API calls/creation "
-            f"{row['api_calls_per_creation']:.1f}"
+            f"{row['api_calls_per_creation']:.1f}   client CPU/creation "
+            f"{row['client_cpu_ms_per_creation']:.1f} ms"
         )
     verdict = "met" if result["target_met"] else "NOT met"
     print(f"  speedup {result['speedup']:.2f}x (target {TARGET_SPEEDUP}x: {verdict})")
