@@ -67,6 +67,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="event counts for the RSS readings (default 10000 100000)",
     )
     parser.add_argument(
+        "--targets", nargs="*", default=None, help="only these targets (names as in the table)"
+    )
+    parser.add_argument(
         "--memory-all", action="store_true", help="RSS growth of every target, not only ours"
     )
     parser.add_argument("--render", type=Path, help="use this rendered service, do not render")
@@ -154,6 +157,13 @@ def main(argv: list[str] | None = None) -> int:
     event_type = event_type_of(render)
     ours = our_target(render)
     targets = [ours, *peer_targets()]
+    if args.targets:
+        unknown = set(args.targets) - {t.name for t in targets}
+        if unknown:
+            raise SystemExit(
+                f"unknown targets {sorted(unknown)}; known: {[t.name for t in targets]}"
+            )
+        targets = [t for t in targets if t.is_ours or t.name in args.targets]
     kinds = {t.name: kind_of(t) for t in targets}
     command = "uv sync && .venv/bin/python benchmarks/run.py" + (
         " " + shlex.join(argv if argv is not None else sys.argv[1:])
