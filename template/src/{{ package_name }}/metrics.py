@@ -29,6 +29,9 @@ UNHANDLED_TYPE: Final = "_unhandled"
 LATENCY_BUCKETS: Final = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 )  # fmt: skip
+#: Collectors every app's registry serves too, e.g. the service manager's counters.
+#: Append before ``create_app()`` (the builds handler module does it on import).
+SHARED_COLLECTORS: Final[list[Collector]] = []
 _BOUND_LABELS: Final = (*(str(bound) for bound in LATENCY_BUCKETS), "+Inf")
 
 
@@ -81,6 +84,8 @@ class EventMetrics:
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
         GCCollector(registry=self.registry)
+        for collector in SHARED_COLLECTORS:
+            self.registry.register(collector)
         self._events = _EventCollector()
         self.registry.register(self._events)
         self.in_flight = Gauge(
