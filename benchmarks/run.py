@@ -72,6 +72,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--memory-all", action="store_true", help="RSS growth of every target, not only ours"
     )
+    parser.add_argument(
+        "--committed", action="store_true", help="render the last commit, not the working tree"
+    )
     parser.add_argument("--render", type=Path, help="use this rendered service, do not render")
     parser.add_argument(
         "--only", nargs="*", default=None, help="phases to run: throughput cold memory imports"
@@ -153,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         render = args.render.resolve()
     else:
         log("rendering the default service into benchmarks/.work/render")
-        render = render_default()
+        render = render_default(committed=args.committed)
     event_type = event_type_of(render)
     ours = our_target(render)
     targets = [ours, *peer_targets()]

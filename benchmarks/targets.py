@@ -93,16 +93,27 @@ def event_type_of(render: Path | None) -> str:
     return str(types[0])
 
 
-def render_default(dest: Path = WORK_DIR / "render") -> Path:
-    """Render ``copier copy --defaults`` of this working tree (uncommitted edits included)."""
+def render_default(dest: Path = WORK_DIR / "render", *, committed: bool = False) -> Path:
+    """Render ``copier copy --defaults`` of this repository into ``dest``.
+
+    By default the working tree is rendered, uncommitted edits included (what Copier does
+    with ``-r HEAD`` on a dirty repository). ``committed`` renders the last commit only,
+    from a fresh clone, so edits in progress elsewhere in the tree cannot leak in.
+    """
     import copier
 
     if dest.exists():
         shutil.rmtree(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    copier.run_copy(
-        str(REPO_ROOT), str(dest), defaults=True, vcs_ref="HEAD", quiet=True, unsafe=False
-    )
+    source = REPO_ROOT
+    if committed:
+        source = dest.parent / "template-clone"
+        if source.exists():
+            shutil.rmtree(source)
+        subprocess.run(
+            ["git", "clone", "-q", "--no-hardlinks", str(REPO_ROOT), str(source)], check=True
+        )
+    copier.run_copy(str(source), str(dest), defaults=True, vcs_ref="HEAD", quiet=True, unsafe=False)
     return dest
 
 
