@@ -369,7 +369,13 @@ def test_makefile_targets_run_the_project_commands(renderer: Renderer, tmp_path:
 
 
 def test_canary_targets_only_with_canary(renderer: Renderer) -> None:
-    canary_targets = {"canary-start", "canary-shift", "canary-promote", "canary-rollback"}
+    canary_targets = {
+        "canary-status",
+        "canary-start",
+        "canary-shift",
+        "canary-promote",
+        "canary-rollback",
+    }
     assert make_targets(renderer.render(DEFAULTS)).isdisjoint(canary_targets)
     root = renderer.render(KAFKA_HPA_CANARY)
     pkg = package_of(KAFKA_HPA_CANARY)
@@ -385,6 +391,7 @@ def test_canary_targets_only_with_canary(renderer: Renderer) -> None:
     )
     assert f"{traffic} promote --env prod" in make_dry(root, "canary-promote")
     assert f"{traffic} rollback --env prod" in make_dry(root, "canary-rollback")
+    assert f"{traffic} status --env prod" in make_dry(root, "canary-status")
     # Without IMAGE the target stops before running anything, and says why.
     done = subprocess.run(
         ["make", "--no-print-directory", "canary-start"],
