@@ -361,6 +361,13 @@ def test_dirty_tree_is_refused_and_nothing_changes(
     assert cli.returncode == 1
     assert "dirty" in cli.stderr and "Traceback" not in cli.stderr
     assert tree(project) == before
+    # An untracked file counts as dirty too.
+    git(project, "checkout", "--", "README.md")
+    (project / "notes.txt").write_text("draft\n")
+    before, dirty = tree(project), status(project)
+    with pytest.raises(UserMessageError, match="Destination repository is dirty"):
+        update(project, V3)
+    assert tree(project) == before and status(project) == dirty
 
 
 @pytest.mark.parametrize(
