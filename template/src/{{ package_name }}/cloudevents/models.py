@@ -59,9 +59,18 @@ class DataKind(Enum):
     BINARY = "binary"
 
 
-@lru_cache(maxsize=256)
+# Caches keyed by what senders write hold only short keys, so a sender cannot fill memory.
+CACHED_KEY_LENGTH: Final = 256
+
+
 def data_kind(content_type: str | None) -> DataKind:
     """Classify a content type; ``None`` means JSON (CloudEvents JSON format, 3.1)."""
+    if content_type is None or len(content_type) > CACHED_KEY_LENGTH:
+        return _data_kind(content_type)
+    return _cached_data_kind(content_type)
+
+
+def _data_kind(content_type: str | None) -> DataKind:
     if content_type is None:
         return DataKind.JSON
     media = content_type.partition(";")[0].strip().lower()
@@ -70,6 +79,9 @@ def data_kind(content_type: str | None) -> DataKind:
     if media.startswith("text/") or media in ("application/xml",) or media.endswith("+xml"):
         return DataKind.TEXT
     return DataKind.BINARY
+
+
+_cached_data_kind = lru_cache(maxsize=256)(_data_kind)
 
 
 def _invalid(name: str, detail: str) -> CloudEventValidationError:
@@ -102,14 +114,24 @@ def is_uri_reference(value: str, *, absolute: bool = False) -> bool:
     return _SCHEME.fullmatch(prefix.group(1)) is not None
 
 
-@lru_cache(maxsize=1024)
 def _is_source(value: str) -> bool:
     """Cached: a service sees few distinct sources, and each is checked once."""
-    return is_uri_reference(value)
+    if len(value) > CACHED_KEY_LENGTH:
+        return is_uri_reference(value)
+    return _cached_is_source(value)
+
+
+_cached_is_source = lru_cache(maxsize=1024)(is_uri_reference)
+
+
+def _is_media_type(value: str) -> bool:
+    if len(value) > CACHED_KEY_LENGTH:
+        return _MEDIA_TYPE.fullmatch(value) is not None
+    return _cached_is_media_type(value)
 
 
 @lru_cache(maxsize=256)
-def _is_media_type(value: str) -> bool:
+def _cached_is_media_type(value: str) -> bool:
     return _MEDIA_TYPE.fullmatch(value) is not None
 
 

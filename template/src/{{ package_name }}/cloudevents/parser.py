@@ -24,7 +24,14 @@ from .errors import (
     CloudEventValidationError,
     UnsupportedContentTypeError,
 )
-from .models import REQUIRED_ATTRIBUTES, CloudEvent, DataKind, data_kind, event_from_mapping
+from .models import (
+    CACHED_KEY_LENGTH,
+    REQUIRED_ATTRIBUTES,
+    CloudEvent,
+    DataKind,
+    data_kind,
+    event_from_mapping,
+)
 
 STRUCTURED_CONTENT_TYPE: Final = "application/cloudevents+json"
 BATCH_CONTENT_TYPE: Final = "application/cloudevents-batch+json"
@@ -41,9 +48,14 @@ class ContentMode(Enum):
     BATCH = "batch"
 
 
-@lru_cache(maxsize=256)
 def content_mode(content_type: str | None) -> ContentMode:
     """The content mode a Content-Type selects; 415 for a CloudEvents format other than JSON."""
+    if content_type is None or len(content_type) > CACHED_KEY_LENGTH:
+        return _content_mode(content_type)
+    return _cached_content_mode(content_type)
+
+
+def _content_mode(content_type: str | None) -> ContentMode:
     if content_type is None:
         return ContentMode.BINARY
     media = content_type.partition(";")[0].strip().lower()
@@ -63,6 +75,9 @@ def content_mode(content_type: str | None) -> ContentMode:
             attribute="datacontenttype",
         )
     return ContentMode.BINARY
+
+
+_cached_content_mode = lru_cache(maxsize=256)(_content_mode)
 
 
 def decode_data(content_type: str | None, body: bytes) -> tuple[Any, str | None]:
