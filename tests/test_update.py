@@ -2,7 +2,8 @@
 
 Every test works on throw-away template releases built from this working tree
 (update_helpers.build_releases): 1.0.0 = the tree as it is, 1.1.0 = a changed default, a
-new file, edited files, a renamed file plus the migration for it, 1.2.0 = a plain change.
+new question, a new file, edited files, a renamed file plus the migration for it, 1.2.0 =
+an edit and the new question removed again (no migration).
 Projects are started with `copier copy`, committed, edited like a team would, committed,
 and updated. Only a few stable paths of the rendered service are touched: README.md,
 pyproject.toml, src/<pkg>/handlers/events.py, the overlays' service patch and the
@@ -29,6 +30,7 @@ from update_helpers import (
     MAX_SCALE_V2,
     NEW_FILE,
     NEW_PATCH,
+    NEW_QUESTION,
     OLD_PATCH,
     PYPROJECT_V2_TABLE,
     README_V2_LINE,
@@ -115,6 +117,7 @@ def test_template_changes_arrive(updated: Path) -> None:
     assert (updated / "pyproject.toml").read_text(encoding="utf-8").endswith(PYPROJECT_V2_TABLE)
     assert (updated / NEW_FILE).read_text(encoding="utf-8").startswith("# Upgrading ")
     assert answers(updated)["_commit"] == V2
+    assert answers(updated)[NEW_QUESTION] is True, "a new question takes its default"
 
 
 def test_changed_default_keeps_the_recorded_answer(
@@ -267,10 +270,15 @@ def test_update_that_crosses_no_migration_needs_no_trust(
     releases: Releases, project_factory: Callable[..., Path]
 ) -> None:
     project = project_factory(releases.main, V2)
+    assert answers(project)[NEW_QUESTION] is True
     update(project, V3)  # unsafe=False
     assert README_V3_LINE in (project / "README.md").read_text(encoding="utf-8")
     assert answers(project)["_commit"] == V3
     assert leftovers(project) == []
+    # 1.2.0 removed a question: its recorded answer is no unknown-question error (the
+    # replay uses 1.1.0, which knows it) and leaves the answers file with the update.
+    assert NEW_QUESTION not in answers(project)
+    assert (project / NEW_FILE).is_file()
 
 
 def test_copy_never_needs_trust(releases: Releases, tmp_path: Path) -> None:

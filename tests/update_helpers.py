@@ -2,9 +2,9 @@
 
 The tests need the template at more than one version. ``build_releases`` snapshots this
 working tree as release 1.0.0, then commits a changed copy as 1.1.0 (a changed default,
-a new file, edited files, a renamed file and the migration that carries edits over the
-rename) and a small follow-up as 1.2.0, each tagged with a PEP 440 version the way real
-releases are tagged. Everything is derived from the current tree at test time, so the
+a new question, a new file, edited files, a renamed file and the migration that carries
+edits over the rename) and a follow-up as 1.2.0 (an edit, the new question removed again),
+each tagged with a PEP 440 version the way real releases are tagged. Everything is derived from the current tree at test time, so the
 tests keep working while the template grows; they only rely on a few stable paths.
 """
 
@@ -35,6 +35,14 @@ README_V2_LINE = "Template 1.1.0 added this section."
 README_V3_LINE = "Template 1.2.0 added this line."
 PYPROJECT_V2_TABLE = '\n[tool.template-release-probe]\nrelease = "1.1.0"\n'
 NEW_FILE = "UPGRADING.md"
+NEW_QUESTION = "upgrade_notes"
+NEW_QUESTION_YAML = f"""
+{NEW_QUESTION}:
+  type: bool
+  help: Render {NEW_FILE} (a question added in 1.1.0 and removed again in 1.2.0).
+  default: true
+"""
+CONDITIONAL_NEW_FILE = f"{{% if {NEW_QUESTION} %}}{NEW_FILE}{{% endif %}}.jinja"
 MAX_SCALE_V1, MAX_SCALE_V2 = 10, 20
 
 MIGRATION_ENTRY = f"""_migrations:
@@ -94,8 +102,13 @@ def apply_v2(repo: Path, *, with_migration: bool) -> None:
     template = repo / "template"
     # A changed default: projects keep their recorded answer, new copies get the new one.
     _change_default(repo / "copier.yml", "max_scale", MAX_SCALE_V1, MAX_SCALE_V2)
-    # A new file.
-    (template / f"{NEW_FILE}.jinja").write_text(
+    # A new question (its default reaches existing services) and a new file that uses it.
+    copier_yml = repo / "copier.yml"
+    copier_yml.write_text(
+        copier_yml.read_text(encoding="utf-8").rstrip("\n") + "\n" + NEW_QUESTION_YAML,
+        encoding="utf-8",
+    )
+    (template / CONDITIONAL_NEW_FILE).write_text(
         "# Upgrading {{ service_name }}\n\nRun `copier update --defaults`.\n", encoding="utf-8"
     )
     # Edited files (the README is also edited by the service, in another place).
@@ -127,7 +140,13 @@ def apply_v2(repo: Path, *, with_migration: bool) -> None:
 
 
 def apply_v3(repo: Path) -> None:
-    """1.2.0: a plain change, no migration of its own."""
+    """1.2.0: a plain change and a removed question, no migration of its own."""
+    copier_yml = repo / "copier.yml"
+    text = copier_yml.read_text(encoding="utf-8")
+    assert NEW_QUESTION_YAML in text
+    copier_yml.write_text(text.replace(NEW_QUESTION_YAML, ""), encoding="utf-8")
+    conditional = repo / "template" / CONDITIONAL_NEW_FILE
+    conditional.rename(conditional.with_name(f"{NEW_FILE}.jinja"))
     readme = repo / "template" / "README.md.jinja"
     readme.write_text(
         readme.read_text(encoding="utf-8") + f"\n{README_V3_LINE}\n", encoding="utf-8"
