@@ -352,6 +352,8 @@ _IMAGE_COMPONENT = r"[a-z0-9]+(?:[._-][a-z0-9]+){0,2}"
 
 
 def _image(draw: DrawFn, answers: Answers) -> str:
+    if draw(st.booleans()):
+        return f"ghcr.io/example/{answers['service_name']}"  # copier.yml's default
     host = draw(st.sampled_from(["ghcr.io", "registry.example.com:5000", "quay.io", "localhost"]))
     path = draw(
         st.lists(st.from_regex(rf"\A{_IMAGE_COMPONENT}\Z", fullmatch=True), min_size=1, max_size=3)

@@ -24,6 +24,7 @@ from answers import (
     computed_questions,
     consistent,
     covered_pairs,
+    dns1035_label,
     feasible_pairs,
     finite_questions,
     is_asked,
@@ -34,7 +35,7 @@ from answers import (
     validator_message,
     validator_messages,
 )
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 
 
 # ---------------------------------------------------------------------------
@@ -106,6 +107,24 @@ def test_drawn_answer_sets_pass_every_validator(data: dict[str, Any]) -> None:
     for name in choice_questions():
         assert data[name] in choice_values(name)
     refused = {n: m for n, m in validator_messages(data).items() if m}
+    assert not refused, refused
+
+
+@given(name=dns1035_label(50))
+@example(name="my--service")
+@example(name="a" * 50)
+@settings(max_examples=100, deadline=None)
+def test_defaults_derived_from_any_service_name_are_valid(name: str) -> None:
+    """`copier copy --defaults -d service_name=X` never trips over its own derived defaults.
+
+    image, namespace, kafka_topics, kafka_consumer_group, git_repo_url and argocd_project
+    default to values built from service_name; every valid name must give valid defaults.
+    """
+    refused = {
+        n: m
+        for n, m in validator_messages({"service_name": name}, list(load_questions())).items()
+        if m
+    }
     assert not refused, refused
 
 
