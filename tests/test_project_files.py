@@ -664,6 +664,18 @@ def test_fetch_crds_downloads_every_file_into_the_cache(
     assert shared - fetched == {"knative-kafka-1.15/kafka-broker-config-sample.yaml"}
     for rel in fetched:
         assert (work / ".crds" / rel).read_bytes() == (crds_dir / rel).read_bytes()
+    # The cache is what the project's validate command reads.
+    module = f"{package_of(DEFAULTS)}.knative"
+    validated = subprocess.run(
+        [sys.executable, "-m", module, "validate", "--crds", str(work / ".crds")],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root / "src"), "PYTHONDONTWRITEBYTECODE": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert validated.returncode == 0, validated.stdout + validated.stderr
+    assert "schema validation skipped" not in validated.stdout
     # A second run keeps the cache.
     again = subprocess.run(
         [str(script)], cwd=work, env=env, capture_output=True, text=True, timeout=60
