@@ -121,6 +121,59 @@ def serve(root: str, latency: float, conn: Connection) -> None:
     asyncio.run(run())
 
 
+class _ProcessEmulator:
+    """The emulator in a child process (``serve``), driven over a pipe."""
+
+    def __init__(self, root: Path, latency: float) -> None:
+        self.conn, child = multiprocessing.Pipe()
+        self.process = multiprocessing.get_context("spawn").Process(
+            target=serve, args=(str(root), latency, child), daemon=True
+        )
+
+    async def __aenter__(self) -> str:
+        self.process.start()
+        return str(self.conn.recv())
+
+    def reset(self) -> None:
+        self.conn.send("reset")
+        self.conn.recv()
+
+    def calls(self) -> int:
+        self.conn.send("stop")
+        return int(self.conn.recv())
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.process.join(timeout=10)
+        if self.process.is_alive():
+            self.process.terminate()
+
+
+class _InProcessEmulator:
+    """The emulator on this event loop (what the rendered tests use)."""
+
+    def __init__(self, kube: ModuleType, latency: float) -> None:
+        import kmock
+
+        self.emulator = kube.KnativeApiEmulator()
+        self.emulator.latency = latency
+        self.server = kmock.Server(self.emulator)
+
+    async def __aenter__(self) -> str:
+        await self.emulator.__aenter__()
+        await self.server.__aenter__()
+        return str(self.emulator.url)
+
+    def reset(self) -> None:
+        self.emulator.calls.clear()
+
+    def calls(self) -> int:
+        return len(self.emulator.api_calls())
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.server.__aexit__(None, None, None)
+        await self.emulator.__aexit__(None, None, None)
+
+
 async def measure(
     sm: ModuleType,
     kube: ModuleType,
@@ -130,17 +183,15 @@ async def measure(
     services: int,
     latency: float,
     tmp: Path,
+    in_process: bool = False,
 ) -> PathResult:
     """Create ``services`` managed services against a fresh emulator; time each creation."""
     from prometheus_client import CollectorRegistry
 
-    parent, child = multiprocessing.Pipe()
-    server = multiprocessing.get_context("spawn").Process(
-        target=serve, args=(str(root), latency, child), daemon=True
+    api: _ProcessEmulator | _InProcessEmulator = (
+        _InProcessEmulator(kube, latency) if in_process else _ProcessEmulator(root, latency)
     )
-    server.start()
-    try:
-        url = parent.recv()
+    async with api as url:
         config = kube.write_kubeconfig(tmp / f"kubeconfig-{parallel}", url)
         os.environ["KUBECONFIG"] = str(config)
         manager = sm.ServiceManager.from_environment(
@@ -153,8 +204,7 @@ async def measure(
         try:
             # One warm-up creation (connection set-up, imports) that is not counted.
             await manager.create_service("lambda-warmup", kube.make_build("warm", "up"))
-            parent.send("reset")
-            parent.recv()
+            api.reset()
             started = time.perf_counter()
             cpu_started = time.process_time()
             for index in range(services):
@@ -167,12 +217,7 @@ async def measure(
             cpu = time.process_time() - cpu_started
         finally:
             await manager.aclose()
-        parent.send("stop")
-        calls = int(parent.recv())
-    finally:
-        server.join(timeout=10)
-        if server.is_alive():
-            server.terminate()
+        calls = api.calls()
     return PathResult(
         path="parallel" if parallel else "sequential",
         services=services,
@@ -193,7 +238,14 @@ async def main_async(args: argparse.Namespace, root: Path, tmp: Path) -> dict[st
     for _ in range(args.rounds):  # alternate the paths; keep each path's fastest round
         for parallel in (False, True):
             result = await measure(
-                sm, kube, root, parallel=parallel, services=args.services, latency=latency, tmp=tmp
+                sm,
+                kube,
+                root,
+                parallel=parallel,
+                services=args.services,
+                latency=latency,
+                tmp=tmp,
+                in_process=args.in_process,
             )
             if parallel not in best or result.wall_seconds < best[parallel].wall_seconds:
                 best[parallel] = result
@@ -203,6 +255,7 @@ async def main_async(args: argparse.Namespace, root: Path, tmp: Path) -> dict[st
         "services": args.services,
         "latency_ms": args.latency_ms,
         "rounds": args.rounds,
+        "emulator": "in-process" if args.in_process else "own process",
         "sequential": asdict(sequential),
         "parallel": asdict(parallel_result),
         "speedup": round(speedup, 2),
@@ -219,6 +272,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--services", type=int, default=50)
     parser.add_argument("--latency-ms", type=float, default=20.0)
     parser.add_argument("--rounds", type=int, default=1, help="repeat, keep the fastest round")
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run the emulator on the client's event loop instead of its own process",
+    )
     parser.add_argument("--render", type=Path, help="use this service_manager=true render")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args(argv)
@@ -234,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     seq, par = result["sequential"], result["parallel"]
     print(
         f"{result['services']} services, {result['latency_ms']:g} ms per API request "
-        f"(kmock emulator in its own process, lightkube client, Python {result['python']}, "
+        f"(kmock emulator {result['emulator']}, lightkube client, Python {result['python']}, "
         f"{result['cpus']} CPUs, load average {result['load_average_1m']})"
     )
     for row in (seq, par):
