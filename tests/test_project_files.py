@@ -483,6 +483,66 @@ def test_kubeconform_checks_every_overlay_with_the_crd_catalog(
     assert ('skip="-skip RabbitmqBrokerConfig"' in script) == rabbit
 
 
+FAKE_KUBECONFORM = """#!{python}
+import pathlib, sys, yaml
+log = pathlib.Path(sys.argv[0]).with_name("calls.log")
+docs = [d for d in yaml.safe_load_all(open(sys.argv[-1], encoding="utf-8")) if d]
+kinds = sorted({{d["kind"] for d in docs}})
+with log.open("a") as out:
+    out.write(" ".join(sys.argv[1:-1]) + " | " + ",".join(kinds) + "\\n")
+sys.exit(1 if "{fail_kind}" in kinds else 0)
+"""
+
+
+@pytest.mark.parametrize("answers", [DEFAULTS, RABBITMQ_NO_ARGO], ids=["defaults", "no-argocd"])
+def test_kubeconform_step_feeds_every_built_overlay(
+    renderer: Renderer, tmp_path: Path, answers: dict[str, Any]
+) -> None:
+    """Run the job's script with a stand-in kubeconform that records what it was given."""
+    root = renderer.render(answers)
+    job = workflow(root)["jobs"]["kubeconform"]
+    script = next(s["run"] for s in steps(job) if s.get("name", "").startswith("Check every"))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+
+    def run_step(fail_kind: str) -> subprocess.CompletedProcess[str]:
+        fake = bin_dir / "kubeconform"
+        fake.write_text(
+            FAKE_KUBECONFORM.format(python=sys.executable, fail_kind=fail_kind), encoding="utf-8"
+        )
+        fake.chmod(0o755)
+        (bin_dir / "calls.log").unlink(missing_ok=True)
+        return subprocess.run(
+            ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script],
+            cwd=root,
+            env={
+                **os.environ,
+                "PATH": f"{bin_dir}:{os.environ['PATH']}",
+                "RUNNER_TEMP": str(tmp_path),
+            },
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    done = run_step(fail_kind="NoSuchKind")
+    assert done.returncode == 0, done.stdout + done.stderr
+    calls = (bin_dir / "calls.log").read_text(encoding="utf-8").splitlines()
+    environments = answers.get("environments", ["dev", "staging", "prod"])
+    argocd = answers.get("argocd", True)
+    assert len(calls) == len(environments) + (1 if argocd else 0)
+    for call in calls:
+        flags, kinds = call.split(" | ")
+        assert "-strict" in flags
+        assert "Service" in kinds.split(",") or "ApplicationSet" in kinds.split(",")
+    if argocd:
+        assert any("AppProject" in call and "ApplicationSet" in call for call in calls)
+    # One failing overlay fails the job, after every overlay was still checked.
+    failing = run_step(fail_kind="Service")
+    assert failing.returncode != 0
+    assert len((bin_dir / "calls.log").read_text(encoding="utf-8").splitlines()) == len(calls)
+
+
 def test_ci_shell_steps_are_valid_bash(renderer: Renderer, tmp_path: Path) -> None:
     for answers in (DEFAULTS, KAFKA_HPA_CANARY):
         flow = workflow(renderer.render(answers))
