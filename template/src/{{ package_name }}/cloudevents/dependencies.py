@@ -32,8 +32,10 @@ async def read_body(request: Request) -> bytes:
     """The request body, refused with 413 as soon as it passes the limit."""
     limit = _limit(request)
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLargeError(f"Content-Length {declared} exceeds the limit of {limit} bytes")
+    if declared.isdigit() and (len(declared) > 15 or int(declared) > limit):
+        raise PayloadTooLargeError(
+            f"Content-Length {declared[:20]} exceeds the limit of {limit} bytes"
+        )
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
