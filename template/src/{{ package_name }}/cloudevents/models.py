@@ -155,7 +155,10 @@ def parse_time(value: object) -> datetime:
 
 def format_time(value: datetime) -> str:
     """RFC 3339 in UTC with ``Z`` (offsets with seconds cannot be written in RFC 3339)."""
-    text = value.astimezone(UTC).isoformat()
+    try:
+        text = value.astimezone(UTC).isoformat()
+    except OverflowError:  # year 1 or 9999 shifted out of range: keep the original offset
+        return value.isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
