@@ -62,7 +62,10 @@ def load_external_references(path: Path) -> list[ExternalReference]:
     """Read external-references.yaml: a YAML list of {apiVersion, kind, name[, namespace]}."""
     if not path.is_file():
         return []
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise ValueError(f"{path} is not valid YAML: {error}") from None
     if data is None:
         return []
     if not isinstance(data, list):

@@ -239,11 +239,16 @@ def validate_tree(
     if argocd_dir.is_dir() and (not envs or ARGOCD_ENV in envs):
         docs = []
         for path in sorted(argocd_dir.glob("*.yaml")):
-            docs.extend(
-                d
-                for d in yaml.load_all(path.read_text(encoding="utf-8"), Loader=_LOADER)
-                if d is not None
-            )
+            try:
+                loaded = list(yaml.load_all(path.read_text(encoding="utf-8"), Loader=_LOADER))
+            except yaml.YAMLError as error:
+                report.violations.append(
+                    Violation(
+                        "argocd/yaml", f"{path.name} is not valid YAML: {error}", env=ARGOCD_ENV
+                    )
+                )
+                continue
+            docs.extend(d for d in loaded if d is not None)
         if docs:
             report.environments.append(ARGOCD_ENV)
             report.documents += len(docs)
