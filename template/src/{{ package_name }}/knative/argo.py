@@ -63,7 +63,7 @@ def render_go_template(  # noqa: PLR0912 - one branch per template action
             field = _FIELD.match(action[3:].strip())
             if field is None:
                 raise TemplateError(f"unsupported condition {action!r}")
-            taken = _truthy(_lookup(params, field.group(1), missing_ok=True))
+            taken = _truthy(_lookup(params, field.group(1), missing_ok=missing_ok))
             stack.append((emitting, taken, False))
             emitting = emitting and taken
         elif action == "else":
