@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from benchmarks import targets
 from benchmarks.targets import WORK_DIR, binary_request, event_data, structured_request
 
 MODES = ("binary", "structured")
@@ -136,8 +137,7 @@ def run_wrk(
         str(script),
         f"http://127.0.0.1:{port}/",
     ]
-    if cpu is not None and shutil.which("taskset"):
-        command = ["taskset", "-c", str(cpu), *command]
+    command = targets.pinned(command, cpu)
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     line = next((ln for ln in done.stdout.splitlines() if ln.startswith("WRKJSON ")), None)
     if done.returncode != 0 or line is None:

@@ -75,7 +75,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 def server_pid(server: Server) -> int:
-    """The Python process itself (taskset execs it, so the pid is the same)."""
+    """The Python process itself (nice and taskset exec it, so the pid is the same)."""
     return server.pid
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import shlex
 import sys
 import time
@@ -26,6 +27,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import measure, report
+from benchmarks import targets as targets_module
 from benchmarks.loadgen import MODES, lua_script, run_wrk
 from benchmarks.targets import (
     REPO_ROOT,
@@ -71,6 +73,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--memory-all", action="store_true", help="RSS growth of every target, not only ours"
+    )
+    parser.add_argument(
+        "--nice",
+        type=int,
+        default=0,
+        help="nice value for servers and wrk (e.g. -10 on a shared machine; needs root)",
     )
     parser.add_argument(
         "--committed", action="store_true", help="render the last commit, not the working tree"
@@ -150,6 +158,7 @@ def throughput_round(
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    targets_module.NICE = args.nice
     phases = set(args.only or ["throughput", "cold", "memory", "imports"])
     started = time.perf_counter()
     if args.render:
@@ -175,8 +184,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     results: dict[str, Any] = {
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": measure.machine_note() + "; shared with other jobs, so absolute numbers "
-        "are noisy: compare within a run",
+        "machine": (
+            f"{measure.machine_note()}, load average {os.getloadavg()[0]:.1f} at the start"
+            f"{f', servers and wrk at nice {args.nice}' if args.nice else ''}; shared with "
+            "other jobs, so absolute numbers are noisy: compare within a run"
+        ),
         "command": command,
         "rounds": args.rounds,
         "seconds": args.seconds,

@@ -183,13 +183,25 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# Scheduling priority for servers and wrk (``nice`` value; negative needs root). On a
+# machine shared with other jobs a negative value keeps them from taking the pinned cores.
+NICE = int(os.environ.get("BENCH_NICE", "0"))
+
+
+def pinned(command: list[str], cpu: int | None) -> list[str]:
+    """Prefix ``command`` with ``taskset`` for ``cpu`` and ``nice`` for NICE, when set."""
+    if cpu is not None and shutil.which("taskset"):
+        command = ["taskset", "-c", str(cpu), *command]
+    if NICE:
+        command = ["nice", "-n", str(NICE), *command]
+    return command
+
+
 def server_command(target: Target, port: int, *, cpu: int | None = 0) -> list[str]:
     """The uvicorn command line every target shares, pinned to ``cpu`` when given."""
     if target.as_shipped:
         command = [str(PYTHON), *target.as_shipped]
-        if cpu is not None and shutil.which("taskset"):
-            command = ["taskset", "-c", str(cpu), *command]
-        return command
+        return pinned(command, cpu)
     command = [
         str(PYTHON),
         "-m",
@@ -209,9 +221,7 @@ def server_command(target: Target, port: int, *, cpu: int | None = 0) -> list[st
         "--log-level",
         "warning",
     ]
-    if cpu is not None and shutil.which("taskset"):
-        command = ["taskset", "-c", str(cpu), *command]
-    return command
+    return pinned(command, cpu)
 
 
 def server_env(target: Target, port: int = 0) -> dict[str, str]:
