@@ -249,9 +249,15 @@ def apply_knative_defaults(doc: Doc) -> dict[str, Any]:
 
 @rule("k8s/name", ANY_KIND)
 def name_valid(doc: Doc, ctx: Context) -> Iterator[Finding]:
-    """metadata.name is required and a DNS-1123 subdomain (ConfigMap, ServiceAccount, ...)."""
+    """metadata.name is required and a DNS-1123 subdomain (ConfigMap, ServiceAccount, ...).
+
+    RBAC objects only need a path-segment name (``system:reader`` is a valid Role).
+    """
     name = _dig(doc, "metadata", "name")
-    if not is_dns1123_subdomain(name):
+    if group_kind_of(doc)[0] == "rbac.authorization.k8s.io":
+        if not isinstance(name, str) or name in ("", ".", "..") or re.search(r"[/%]", name):
+            yield "metadata.name", f"name {name!r} must be a path segment (no '/' or '%')"
+    elif not is_dns1123_subdomain(name):
         yield "metadata.name", f"name {name!r} must be a DNS-1123 subdomain"
 
 
