@@ -172,12 +172,25 @@ def test_sigterm_under_load_drains_in_flight_and_exits(default_render: Path, tmp
     log = server.log()
     killed = seen.killed_at
 
-    # Load: every answered request succeeded; nothing sent well before the signal was lost.
+    # Load: every answered request succeeded, and every request sent before the signal was
+    # answered (50 ms of slack for one the server had not read yet). uvicorn closes idle
+    # keep-alive connections when it starts shutting down, so a request written after
+    # SIGTERM may get no answer; on Knative none arrive then: the user container's preStop
+    # waits for the queue-proxy to drain before the container gets SIGTERM.
     answered = [(t, s) for t, s in seen.load if isinstance(s, int)]
+    unanswered = [t - killed for t, s in seen.load if s == "closed"]
+    print(
+        f"load: {len(answered)} answered, "
+        f"{len(unanswered)} closed unanswered (earliest sent "
+        f"{min(unanswered, default=0):+.3f} s from the signal), "
+        f"{sum(1 for _, s in seen.load if s == 'refused')} refused; readiness after the signal: "
+        f"{Counter(s for t, _, s in seen.readiness if t > killed)}; "
+        f"exit {seen.exited_at - killed:.2f} s after SIGTERM"
+    )
     assert len([1 for t, _ in answered if t < killed]) > 200, "too little load before SIGTERM"
     failed = [(round(t - killed, 3), s) for t, s in answered if not 200 <= s < 300]  # type: ignore[operator]
     assert failed == [], f"requests failed during shutdown: {failed[:10]}\n{log}"
-    lost_early = [round(t - killed, 3) for t, s in seen.load if s == "closed" and t < killed - 0.2]
+    lost_early = [round(t - killed, 3) for t, s in seen.load if s == "closed" and t < killed - 0.05]
     assert lost_early == [], f"requests sent before SIGTERM got no answer: {lost_early}"
 
     # In-flight slow events (started 0.5 s before the signal) all finish with 202.
