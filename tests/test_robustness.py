@@ -422,7 +422,9 @@ class Fuzzer:
             raw = request_bytes("POST", "/", structured, b"", length=False)
             raw = raw.replace(b"\r\n\r\n", b"\r\nContent-Length: 99999999999\r\n\r\n", 1) + body
         elif choice == 1:  # negative or non-numeric Content-Length
-            value = self.rng.choice([b"-1", b"-99999", b"abc", b"1e3", b" 12 ", b"0x10"])
+            value = self.rng.choice(
+                [b"-1", b"-99999", b"abc", b"1e3", b" 12 ", b"0x10", b"9" * 5000, b"0" * 80 + b"5"]
+            )
             raw = request_bytes("POST", "/", structured, b"", length=False)
             raw = raw.replace(b"\r\n\r\n", b"\r\nContent-Length: " + value + b"\r\n\r\n", 1)
             raw += body
