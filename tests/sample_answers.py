@@ -13,14 +13,15 @@ from typing import Any
 #: `copier copy --defaults`: Python 3.12, kpa, Istio, eventing, Argo CD, three environments.
 DEFAULTS: dict[str, Any] = {}
 
-#: The oldest Python, the run-time ServiceManager and several event types.
+#: The oldest Python, the run-time ServiceManager and several event types (none of them
+#: the manager's own com.example.build.completed / com.example.service.delete).
 SERVICE_MANAGER: dict[str, Any] = {
     "service_name": "build-deployer",
     "python_version": "3.11",
     "service_manager": True,
     "event_types": [
-        "com.example.build.completed",
-        "com.example.build.deleted",
+        "com.example.build.started",
+        "com.example.build.failed",
         "dev.knative.sources.ping",
     ],
 }
