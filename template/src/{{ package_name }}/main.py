@@ -60,8 +60,8 @@ def _lifespan(
         endpoint.warm_up()
         # Everything loaded so far (FastAPI, pydantic schemas, handlers) lives as long as
         # the process: move it out of the garbage collector's view so the collections
-        # that per-event garbage triggers stay short.
-        gc.collect()
+        # that per-event garbage triggers stay short. (No gc.collect() first: it finds
+        # next to nothing after imports and would add ~30 ms to every cold start.)
         gc.freeze()
         health.mark_started()
         try:
