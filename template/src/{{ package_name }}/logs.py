@@ -60,6 +60,8 @@ def configure_logging(level: str = "INFO", *, service: str = "", revision: str =
     handler.setFormatter(JsonFormatter({"service": service, "revision": revision}))
     for name in ("", "uvicorn", "uvicorn.access"):
         logger = logging.getLogger(name)
+        if name == "uvicorn.access" and not logger.handlers and not logger.propagate:
+            continue  # `uvicorn --no-access-log` (the image's CMD) turned it off: keep it off
         for old in [h for h in logger.handlers if h.get_name() == _HANDLER_NAME]:
             logger.removeHandler(old)
         if name:
