@@ -817,3 +817,43 @@ def test_readme_first_screen_covers_run_test_deploy_canary_update(renderer: Rend
         assert needle in first_screen, needle
     for section in ("Layout", "Configuration", "Adding a handler", "Emitting events", "CI"):
         assert re.search(rf"^## .*{section}", text, flags=re.MULTILINE), section
+
+
+SETTINGS_DEFAULTS = """
+import json
+from {pkg}.settings import Settings
+print(json.dumps({{name.upper(): field.default for name, field in Settings.model_fields.items()}}))
+"""
+
+
+@pytest.mark.parametrize(
+    "answers",
+    [DEFAULTS, {"timeout_seconds": 20, "container_concurrency": 0, "port": 9000}],
+    ids=["defaults", "short-timeout-unlimited"],
+)
+def test_readme_configuration_table_matches_the_settings(
+    renderer: Renderer, answers: dict[str, Any]
+) -> None:
+    """Every setting is documented, with the default the code really has."""
+    root = renderer.render(answers)
+    done = subprocess.run(
+        [sys.executable, "-c", SETTINGS_DEFAULTS.format(pkg=package_of(answers))],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root / "src"), "PYTHONDONTWRITEBYTECODE": "1"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    defaults: dict[str, Any] = json.loads(done.stdout)
+    text = (root / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    documented: dict[str, str] = {}
+    for row in re.findall(r"^\| (`.+?) \| (.+?) \|", section, flags=re.MULTILINE):
+        for variable in re.findall(r"`([A-Z_]+)`", row[0]):
+            documented[variable] = row[1]
+    assert set(defaults) <= set(documented), set(defaults) - set(documented)
+    for variable, default in defaults.items():
+        cell = documented[variable]
+        if default is None or variable.startswith("K_"):
+            continue  # "unset" / "set by Knative"
+        assert cell == str(default), f"{variable}: README says {cell}, the code {default}"
