@@ -449,6 +449,8 @@ def test_ci_workflow_has_every_job(renderer: Renderer, answers: dict[str, Any]) 
                 version = str(step["with"]["python-version"])
                 assert version in {"${{ env.PYTHON_VERSION }}", "${{ matrix.python }}"}
     assert sorted(jobs["test"]["strategy"]["matrix"]["python"]) == sorted({"3.11", python_version})
+    assert flow["env"]["UV_PYTHON"] == python_version
+    assert jobs["test"]["env"]["UV_PYTHON"] == "${{ matrix.python }}"
     assert "uv run ruff check" in run_text(jobs["lint"])
     assert "uv run ruff format --check ." in run_text(jobs["lint"])
     assert "uv run mypy" in run_text(jobs["typecheck"])

@@ -29,6 +29,10 @@ import pytest
 from renderer import Renderer
 from sample_answers import TOOLCHAIN_SETS
 
+# Slow by the suite's own definition; under pytest-xdist keep the module on one worker
+# (--dist loadgroup), or every worker would start all the background suites.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("toolchain")]
+
 #: Wall-clock limit of one ruff or mypy run.
 TOOL_TIMEOUT = 240
 #: Wall-clock limit of one rendered test suite (they run side by side).
