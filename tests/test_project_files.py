@@ -368,6 +368,79 @@ def test_makefile_targets_run_the_project_commands(renderer: Renderer, tmp_path:
         assert re.search(rf"^\s+{target}\s+\S", help_text, flags=re.MULTILINE), target
 
 
+FAKE_UV = """#!/bin/sh
+# Stand-in for uv: `uv run CMD...` runs CMD from the suite's environment (first on PATH).
+[ "$1" = run ] || {{ echo "fake uv: only 'uv run' is supported, not: $*" >&2; exit 2; }}
+shift
+exec "$@"
+"""
+
+
+def make_for_real(project: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run make with `uv run` mapped onto this suite's environment (PYTHONPATH=src)."""
+    bin_dir = tmp_path / "fake-bin"
+    if not bin_dir.exists():
+        bin_dir.mkdir()
+        (bin_dir / "uv").write_text(FAKE_UV.format(), encoding="utf-8")
+        (bin_dir / "uv").chmod(0o755)
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}:{Path(sys.executable).parent}:{os.environ['PATH']}",
+        "PYTHONPATH": str(project / "src"),
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+    return subprocess.run(
+        ["make", "--no-print-directory", *args],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_make_lint_and_validate_run_for_real(renderer: Renderer, tmp_path: Path) -> None:
+    project = tmp_path / "svc"
+    shutil.copytree(renderer.render(DEFAULTS), project)
+    done = make_for_real(project, tmp_path, "lint", "validate")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "All checks passed!" in done.stdout
+    # A broken manifest makes `make validate` fail.
+    service = project / "deployments/knative/base/service.yaml"
+    service.write_text(
+        service.read_text(encoding="utf-8").replace(
+            "containerConcurrency:", "containerConcurrency: -1 #"
+        ),
+        encoding="utf-8",
+    )
+    broken = make_for_real(project, tmp_path, "validate")
+    assert broken.returncode != 0, broken.stdout
+
+
+def test_make_canary_targets_drive_the_traffic_command(renderer: Renderer, tmp_path: Path) -> None:
+    """start, shift, status, promote through make; every step leaves overlays validate accepts."""
+    project = tmp_path / "svc"
+    shutil.copytree(renderer.render(KAFKA_HPA_CANARY), project)
+    image = f"{KAFKA_HPA_CANARY['image']}:0123abc"
+    prod = project / "deployments/knative/overlays/prod"
+    before = {p: p.read_bytes() for p in prod.rglob("*.yaml")}
+    started = make_for_real(project, tmp_path, "canary-start", f"IMAGE={image}", "validate")
+    assert started.returncode == 0, started.stdout + started.stderr
+    after = {p: p.read_bytes() for p in prod.rglob("*.yaml")}
+    assert after != before, "canary-start changed nothing in the prod overlay"
+    assert any(b"0123abc" in content for content in after.values())
+    for step in (["canary-shift", "PERCENT=50"], ["canary-status"], ["canary-promote"]):
+        done = make_for_real(project, tmp_path, *step, "validate")
+        assert done.returncode == 0, f"make {step}: {done.stdout + done.stderr}"
+    status = make_for_real(project, tmp_path, "canary-status")
+    assert "prod" in status.stdout
+    # A refused request fails the target and writes nothing.
+    kept = {p: p.read_bytes() for p in prod.rglob("*.yaml")}
+    refused = make_for_real(project, tmp_path, "canary-shift", "PERCENT=150")
+    assert refused.returncode != 0
+    assert {p: p.read_bytes() for p in prod.rglob("*.yaml")} == kept
+
+
 def test_canary_targets_only_with_canary(renderer: Renderer) -> None:
     canary_targets = {
         "canary-status",
