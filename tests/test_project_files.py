@@ -465,6 +465,16 @@ def test_canary_targets_only_with_canary(renderer: Renderer) -> None:
     assert f"{traffic} promote --env prod" in make_dry(root, "canary-promote")
     assert f"{traffic} rollback --env prod" in make_dry(root, "canary-rollback")
     assert f"{traffic} status --env prod" in make_dry(root, "canary-status")
+    # A shell's ENV variable (POSIX start-up file) must not redirect the canary.
+    shell_env = subprocess.run(
+        ["make", "--no-print-directory", "-n", "canary-promote"],
+        cwd=root,
+        env={**os.environ, "ENV": "/etc/shrc"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert f"{traffic} promote --env prod" in shell_env.stdout
     # Without IMAGE the target stops before running anything, and says why.
     done = subprocess.run(
         ["make", "--no-print-directory", "canary-start"],
