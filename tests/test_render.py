@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import filecmp
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -123,6 +124,21 @@ def test_whitespace_hooks_of_pre_commit_would_change_nothing(
         if not content.endswith(b"\n") or content.endswith(b"\n\n"):
             problems.append(f"{rel}: must end with exactly one newline")
     assert problems == []
+
+
+def test_no_jinja_statement_survives_in_any_file(rendered: tuple[dict[str, Any], Path]) -> None:
+    """A `{% ... %}` left in output means a tag was escaped or mistyped in the template.
+
+    (`{{ }}` is legitimate output: GitHub expressions and Go templates of Argo CD and
+    kubeconform use it.)
+    """
+    _, root = rendered
+    leftovers = [
+        path.relative_to(root).as_posix()
+        for path in root.rglob("*")
+        if path.is_file() and re.search(rb"\{%-?\s|\s-?%\}", path.read_bytes())
+    ]
+    assert leftovers == []
 
 
 def test_scripts_are_executable(rendered: tuple[dict[str, Any], Path]) -> None:
