@@ -318,7 +318,10 @@ def dns1123_label(max_size: int = 63) -> st.SearchStrategy[str]:
 
 
 def _one_line_text(max_size: int) -> st.SearchStrategy[str]:
-    return st.text(st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), max_size=max_size)
+    """One line of assigned, printable text: letters of any script, symbols, emoji."""
+    return st.text(
+        st.characters(blacklist_categories=("Cc", "Cs", "Cn", "Co", "Zl", "Zp")), max_size=max_size
+    )
 
 
 def _choice(name: str) -> Drawer:
