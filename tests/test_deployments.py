@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib
 import shutil
 import sys
+import tomllib
 from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
@@ -73,6 +74,11 @@ def check_render(
     recorded = yaml.safe_load((root / ".copier-answers.yml").read_text(encoding="utf-8"))
     mismatches = recorded_mismatches(data, recorded)
     assert not mismatches, "answers file:\n" + "\n".join(mismatches)
+
+    try:  # free-text answers (description, author) land in TOML too
+        tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        pytest.fail(f"rendered pyproject.toml is not valid TOML: {error}")
 
     quoted = [str(p.relative_to(root)) for p in root.rglob("*") if '"' in p.name]
     assert not quoted, f"file names with '\"': {quoted}"
