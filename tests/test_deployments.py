@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 import yaml
 from answers import answer_set_id, answers, pairwise_answer_sets, recorded_mismatches
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from renderer import Renderer
 
 OVERLAYS = Path("deployments/knative/overlays")
@@ -117,8 +117,34 @@ def test_pairwise_answer_set_renders_valid_deployments(
     check_render(root, data, knative_validator, crds_dir, deploy_stats)
 
 
+#: Answer sets that once broke a render, replayed on every run (Hypothesis found them).
+REGRESSIONS: list[dict[str, Any]] = [
+    # Go's YAML 1.1 reads y/n/no/on/off as booleans: names must stay strings.
+    {"service_name": "no"},
+    {"service_name": "n", "namespace": "y"},
+    # Answers YAML reads as numbers.
+    {
+        "namespace": "8",
+        "argocd_project": "0",
+        "eventing": True,
+        "broker_class": "RabbitMQBroker",
+        "rabbitmq_cluster": "5",
+    },
+    # Emoji (outside the BMP), quotes and backslashes in free text.
+    {"description": 'Hi 😀 "q" \\ 𐍈', "author_name": "Zoë 🚀"},
+]
+
+
+def replay_regressions(test: Any) -> Any:
+    """Every REGRESSIONS answer set as an explicit Hypothesis example."""
+    for data in reversed(REGRESSIONS):
+        test = example(data=data)(test)
+    return test
+
+
 @pytest.mark.slow
 @given(data=answers())
+@replay_regressions
 @settings(
     max_examples=100,
     deadline=None,
