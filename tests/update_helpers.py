@@ -4,8 +4,9 @@ The tests need the template at more than one version. ``build_releases`` snapsho
 working tree as release 1.0.0, then commits a changed copy as 1.1.0 (a changed default,
 a new question, a new file, edited files, a renamed file and the migration that carries
 edits over the rename) and a follow-up as 1.2.0 (an edit, the new question removed again),
-each tagged with a PEP 440 version the way real releases are tagged. Everything is derived from the current tree at test time, so the
-tests keep working while the template grows; they only rely on a few stable paths.
+each tagged with a PEP 440 version the way real releases are tagged. Everything is
+derived from the current tree at test time, so the tests keep working while the template
+grows; they only rely on a few stable paths.
 """
 
 from __future__ import annotations
