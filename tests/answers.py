@@ -332,8 +332,14 @@ def _bool(draw: DrawFn, _: Answers) -> bool:
     return bool(draw(st.booleans()))
 
 
+#: Names copier.yml refuses for service_name and broker_name: YAML 1.1 (kustomize) reads them
+#: as booleans or null.
+YAML_KEYWORDS = frozenset({"y", "n", "yes", "no", "on", "off", "true", "false", "null"})
+
+
 def _service_name(draw: DrawFn, _: Answers) -> str:
-    return str(draw(st.one_of(st.just("hello-events"), dns1035_label(50))))
+    name = st.one_of(st.just("hello-events"), dns1035_label(50))
+    return str(draw(name.filter(lambda n: n not in YAML_KEYWORDS)))
 
 
 def _email(draw: DrawFn, _: Answers) -> str:
@@ -607,7 +613,13 @@ DRAWERS: dict[str, Drawer] = {
     "istio_mtls_mode": _choice("istio_mtls_mode"),
     "eventing": _bool,
     "broker_class": _choice("broker_class"),
-    "broker_name": lambda draw, _: str(draw(st.one_of(st.just("default"), dns1035_label(63)))),
+    "broker_name": lambda draw, _: str(
+        draw(
+            st.one_of(st.just("default"), dns1035_label(63)).filter(
+                lambda n: n not in YAML_KEYWORDS
+            )
+        )
+    ),
     "trigger_source": _trigger_source,
     "delivery_retry": _int_between(0, 100),
     "delivery_backoff_policy": _choice("delivery_backoff_policy"),

@@ -24,8 +24,16 @@ SHARED = Path(os.environ.get("KNATIVE_SHARED_DIR", REPO_ROOT.parent / "shared"))
 CRDS_DIR = Path(os.environ.get("KNATIVE_CRDS_DIR", SHARED / "crds"))
 
 _IGNORED = shutil.ignore_patterns(
-    ".git", ".venv", "__pycache__", "*.pyc", ".pytest_cache", ".mypy_cache", ".ruff_cache",
-    ".hypothesis", "site", ".work",
+    ".git",
+    ".venv",
+    "__pycache__",
+    "*.pyc",
+    ".pytest_cache",
+    ".mypy_cache",
+    ".ruff_cache",
+    ".hypothesis",
+    "site",
+    ".work",
 )
 
 

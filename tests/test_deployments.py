@@ -119,9 +119,16 @@ def test_pairwise_answer_set_renders_valid_deployments(
 
 #: Answer sets that once broke a render, replayed on every run (Hypothesis found them).
 REGRESSIONS: list[dict[str, Any]] = [
-    # Go's YAML 1.1 reads y/n/no/on/off as booleans: names must stay strings.
-    {"service_name": "no"},
-    {"service_name": "n", "namespace": "y"},
+    # Go's YAML 1.1 reads y/n/no/on/off as booleans: names must stay strings (copier.yml
+    # refuses such a service_name or broker_name; the other names are quoted).
+    {"namespace": "no"},
+    {
+        "namespace": "y",
+        "argocd_project": "n",
+        "eventing": True,
+        "broker_class": "RabbitMQBroker",
+        "rabbitmq_cluster": "off",
+    },
     # Answers YAML reads as numbers.
     {
         "namespace": "8",

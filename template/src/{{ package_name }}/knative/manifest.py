@@ -51,6 +51,7 @@ class _Dumper(yaml.SafeDumper):
 
 
 _ESCAPE_ONLY = frozenset("\x85\u2028\u2029")
+_GO_YAML_BOOLEANS = frozenset({"y", "n"})
 
 
 def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
@@ -59,6 +60,8 @@ def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
         implicit != "tag:yaml.org,2002:str"
         or value == ""
         or value[:1].isdigit()
+        # YAML 1.1 booleans PyYAML leaves alone but kustomize's Go parser does not.
+        or value.lower() in _GO_YAML_BOOLEANS
         # Line-break characters other than \n are mangled in plain and single-quoted style.
         or any(ch in _ESCAPE_ONLY for ch in value)
     )
