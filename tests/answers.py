@@ -498,7 +498,7 @@ def _trigger_source(draw: DrawFn, _: Answers) -> str:
             st.one_of(
                 st.just(""),
                 st.sampled_from(["https://example.com/orders", "/apis/v1/namespaces/x", "ci"]),
-                _one_line_text(40).filter(lambda s: s == s.strip()),
+                st.from_regex(r"\A[!-~]{1,40}\Z", fullmatch=True),
             )
         )
     )

@@ -135,6 +135,7 @@ KAFKA_SOURCE = {"eventing": True, "kafka_source": True}
 INVALID: list[tuple[str, dict[str, Any], str]] = [
     ("service-name-yaml-boolean", {"service_name": "no"}, "YAML 1.1 reads as a boolean"),
     ("broker-name-yaml-boolean", {"broker_name": "y"}, "YAML 1.1 reads as a boolean"),
+    ("trigger-source-not-uri", {"trigger_source": "orders \U0001f600"}, "source-uri-reference"),
     ("min-above-max", {"min_scale": 5, "max_scale": 2}, "min-not-above-max"),
     ("rps-with-hpa", {"autoscaling_class": "hpa", "autoscaling_metric": "rps"}, "metric-for-class"),
     (
