@@ -4,6 +4,11 @@ Readiness flips to 503 the moment shutdown begins (SIGTERM, before uvicorn stops
 accepting, or the lifespan shutdown, whichever comes first) so load balancers stop
 sending new work while requests in flight drain. Liveness stays 200 while the process
 serves: restarting a draining pod would only lose its in-flight events.
+
+The probes' answers are plain functions of the state (:func:`liveness`, :func:`readiness`)
+so ``main.ServiceApp`` can serve them as raw ASGI responses before FastAPI is imported
+(the kubelet probes a scaled-from-zero pod at once), and ``api.py`` documents the same
+answers as FastAPI routes.
 """
 
 from __future__ import annotations
@@ -13,10 +18,7 @@ import threading
 from collections.abc import Callable
 from enum import Enum
 from types import FrameType
-from typing import Any
-
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from typing import Any, Final
 
 
 class Phase(Enum):
@@ -79,22 +81,15 @@ def drain_on_sigterm(state: HealthState) -> Callable[[], None]:
     return restore
 
 
-router = APIRouter(prefix="/health", tags=["health"])
+LIVE_PATH: Final = "/health/live"
+READY_PATH: Final = "/health/ready"
 
 
-def _state(request: Request) -> HealthState:
-    state: HealthState = request.app.state.health
-    return state
-
-
-@router.get("/live", summary="Liveness probe")
-async def live() -> dict[str, str]:
+def liveness() -> tuple[int, dict[str, str]]:
     """200 while the process serves requests."""
-    return {"status": "alive"}
+    return 200, {"status": "alive"}
 
 
-@router.get("/ready", summary="Readiness probe", responses={503: {"description": "Not ready"}})
-async def ready(request: Request) -> JSONResponse:
+def readiness(state: HealthState) -> tuple[int, dict[str, str]]:
     """200 once start-up completed; 503 while starting and from the moment shutdown begins."""
-    state = _state(request)
-    return JSONResponse({"status": state.phase.value}, status_code=200 if state.ready else 503)
+    return (200 if state.ready else 503), {"status": state.phase.value}

@@ -1,100 +1,164 @@
 """The ASGI application: ``create_app()`` builds it, ``app`` is what uvicorn serves.
 
-``uvicorn <package>.main:app`` serves a FastAPI app (OpenAPI docs, health, metrics, any
-routes you add) whose ``__call__`` first sends every request for ``/`` straight to the
-event endpoint, skipping Starlette's middleware and routing: that path is the service's
-hot path and only needs the lean ASGI endpoint. Lifespan and all other paths go to
-FastAPI as usual. (Middleware added with ``app.add_middleware`` therefore does not see
-event deliveries; put cross-cutting event logic in the endpoint or the handlers.)
+``uvicorn <package>.main:app`` serves a :class:`ServiceApp`, a small ASGI app that runs the
+lifespan and answers the paths a scaled-from-zero pod needs at once without importing
+FastAPI: ``POST /`` (every event, straight to the event endpoint), ``GET /health/live``,
+``GET /health/ready`` and ``GET /metrics``. Every other request goes to the FastAPI app of
+``api.py`` (OpenAPI docs, problem-type pages, your routes), built on the first such
+request and available as ``app.api``. Importing FastAPI costs about 250 ms and 8 MiB, most
+of a cold start, and events never need it. (Middleware added with
+``app.api.add_middleware`` therefore sees neither events nor probes; put cross-cutting
+event logic in the endpoint or the handlers.)
 """
 
 from __future__ import annotations
 
 import gc
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any
+from collections.abc import AsyncIterator, MutableMapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any, Final
 
-from fastapi import FastAPI, HTTPException
-from fastapi.openapi.utils import get_openapi
-from fastapi.responses import Response
-from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+import orjson
 
-from .cloudevents.dependencies import problem_exception_handler
-from .cloudevents.endpoint import EventEndpoint
-from .cloudevents.errors import ProblemError
-from .cloudevents.openapi import EVENT_PATH_ITEM
-from .cloudevents.problem import PROBLEM_BASE, PROBLEM_DOCS
+from .cloudevents.endpoint import EVENT_PATH, EventEndpoint, Receive, Scope, Send
 from .cloudevents.registry import HandlerRegistry
-from .health import HealthState, drain_on_sigterm
-from .health import router as health_router
+from .health import LIVE_PATH, READY_PATH, HealthState, drain_on_sigterm, liveness, readiness
 from .logs import configure_logging
-from .metrics import EventMetrics
+from .metrics import METRICS_PATH, EventMetrics
 from .settings import Settings
 
-EVENT_PATH = "/"
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+_FAST_METHODS: Final = frozenset({"GET", "HEAD"})
+_JSON: Final = b"application/json"
 
 
-class EventApp(FastAPI):
-    """FastAPI with the CloudEvents endpoint in front of its routing."""
+class ServiceApp:
+    """Lifespan, events, probes and metrics in plain ASGI; FastAPI for the rest, on demand."""
 
-    def __init__(self, *, event_endpoint: EventEndpoint, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.event_endpoint = event_endpoint
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        registry: HandlerRegistry,
+        endpoint: EventEndpoint,
+        health: HealthState,
+        metrics: EventMetrics,
+    ) -> None:
+        self.event_endpoint = endpoint
+        self.state = SimpleNamespace(
+            settings=settings, health=health, metrics=metrics, registry=registry
+        )
+        self._api: FastAPI | None = None
+
+    @property
+    def api(self) -> FastAPI:
+        """The FastAPI app for every other path (built, and FastAPI imported, on first use)."""
+        if self._api is None:  # one event loop thread: no lock needed
+            from .api import build_api  # noqa: PLC0415 - the point is to import it late
+
+            self._api = build_api(self)
+        return self._api
+
+    @property
+    def api_built(self) -> bool:
+        """Whether :attr:`api` has been built (and FastAPI imported) yet."""
+        return self._api is not None
+
+    @asynccontextmanager
+    async def lifespan(self) -> AsyncIterator[None]:
+        """Start-up and shutdown; uvicorn runs it through the ASGI lifespan protocol."""
+        health: HealthState = self.state.health
+        endpoint = self.event_endpoint
+        restore = drain_on_sigterm(health)
+        async with AsyncExitStack() as stack:
+            if self._api is not None:
+                # Built before start-up (routes added at import): run its own lifespan too.
+                await stack.enter_async_context(self._api.router.lifespan_context(self._api))
+            endpoint.warm_up()
+            # Everything loaded so far (pydantic schemas, handlers) lives as long as the
+            # process: move it out of the garbage collector's view so the collections that
+            # per-event garbage triggers stay short. (No gc.collect() first: it finds next
+            # to nothing after imports and would add ~30 ms to every cold start.)
+            gc.freeze()
+            health.mark_started()
+            try:
+                yield
+            finally:
+                health.mark_draining()
+                restore()
+                await endpoint.close()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Dispatch ``/`` to the event endpoint before any middleware or routing."""
-        if scope["type"] == "http" and scope["path"] == EVENT_PATH:
-            await self.event_endpoint(scope, receive, send)
+        """Dispatch: events, probes and metrics here; lifespan here; the rest to FastAPI."""
+        kind = scope["type"]
+        if kind == "http":
+            path = scope["path"]
+            if scope.get("root_path"):
+                path = _route_path(scope)
+            if path == EVENT_PATH:
+                await self.event_endpoint(scope, receive, send)
+                return
+            if scope["method"] in _FAST_METHODS:
+                answer = self._fast_answer(path)
+                if answer is not None:
+                    status, content_type, body = answer
+                    await _respond(send, status, content_type, body, scope["method"] == "HEAD")
+                    return
+        elif kind == "lifespan":
+            await self._serve_lifespan(receive, send)
             return
-        await super().__call__(scope, receive, send)
+        await self.api(scope, receive, send)
 
+    def _fast_answer(self, path: str) -> tuple[int, bytes, bytes] | None:
+        if path == READY_PATH:
+            status, document = readiness(self.state.health)
+            return status, _JSON, orjson.dumps(document)
+        if path == LIVE_PATH:
+            status, document = liveness()
+            return status, _JSON, orjson.dumps(document)
+        if path == METRICS_PATH:
+            metrics: EventMetrics = self.state.metrics
+            body, content_type = metrics.render()
+            return 200, content_type.encode("latin-1"), body
+        return None
 
-def _lifespan(
-    health: HealthState, endpoint: EventEndpoint
-) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        restore = drain_on_sigterm(health)
-        endpoint.warm_up()
-        # Everything loaded so far (FastAPI, pydantic schemas, handlers) lives as long as
-        # the process: move it out of the garbage collector's view so the collections
-        # that per-event garbage triggers stay short. (No gc.collect() first: it finds
-        # next to nothing after imports and would add ~30 ms to every cold start.)
-        gc.freeze()
-        health.mark_started()
+    async def _serve_lifespan(self, receive: Receive, send: Send) -> None:
+        """The ASGI lifespan protocol around :meth:`lifespan`."""
+        started = False
+        await receive()  # lifespan.startup
         try:
-            yield
-        finally:
-            health.mark_draining()
-            restore()
-            await endpoint.close()
+            async with self.lifespan():
+                await send({"type": "lifespan.startup.complete"})
+                started = True
+                await receive()  # lifespan.shutdown
+        except BaseException as exc:
+            failed = "lifespan.shutdown.failed" if started else "lifespan.startup.failed"
+            await send({"type": failed, "message": f"{type(exc).__name__}: {exc}"})
+            raise
+        await send({"type": "lifespan.shutdown.complete"})
 
-    return lifespan
+
+def _route_path(scope: MutableMapping[str, Any]) -> str:
+    """The path below ``root_path`` (mounted apps, ``uvicorn --root-path``), as Starlette does."""
+    path: str = scope["path"]
+    root: str = scope["root_path"]
+    if path.startswith(root) and path[len(root) : len(root) + 1] == "/":
+        return path[len(root) :]
+    return path
 
 
-def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
-    """OpenAPI that also documents ``POST /``, which bypasses FastAPI's routing."""
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = get_openapi(
-                title=app.title,
-                version=app.version,
-                description=app.description,
-                routes=app.routes,
-            )
-            schema.setdefault("paths", {})[EVENT_PATH] = EVENT_PATH_ITEM
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    return openapi
+async def _respond(send: Send, status: int, content_type: bytes, body: bytes, head: bool) -> None:
+    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": b"" if head else body})
 
 
 def create_app(
     settings: Settings | None = None, *, registry: HandlerRegistry | None = None
-) -> EventApp:
+) -> ServiceApp:
     """Build the app. ``registry`` defaults to the handlers in ``<package>.handlers``."""
     settings = settings if settings is not None else Settings()
     configure_logging(
@@ -115,42 +179,9 @@ def create_app(
         retry_after_seconds=settings.retry_after_seconds,
         metrics=metrics,
     )
-    app = EventApp(
-        event_endpoint=endpoint,
-        title=settings.k_service,
-        version=settings.k_revision or "local",
-        description="Receives CloudEvents on POST / (binary, structured or batch mode).",
-        lifespan=_lifespan(health, endpoint),
+    return ServiceApp(
+        settings=settings, registry=registry, endpoint=endpoint, health=health, metrics=metrics
     )
-    app.state.settings = settings
-    app.state.health = health
-    app.state.metrics = metrics
-    app.state.registry = registry
-    app.add_exception_handler(ProblemError, problem_exception_handler)
-    # Reached only when the app is mounted under a prefix (the fast path checks the raw path).
-    app.router.routes.insert(0, Route(EVENT_PATH, endpoint=endpoint, include_in_schema=False))
-    app.include_router(health_router)
-
-    @app.get("/metrics", include_in_schema=False)
-    async def prometheus_metrics() -> Response:
-        body, content_type = metrics.render()
-        return Response(content=body, media_type=content_type)
-
-    @app.get(PROBLEM_BASE + "{slug}", tags=["problems"], summary="What a problem type means")
-    async def problem_type(slug: str) -> dict[str, Any]:
-        """The documentation of a problem ``type`` this service returns."""
-        if slug not in PROBLEM_DOCS:
-            raise HTTPException(status_code=404, detail=f"no problem type {slug!r}")
-        status, title, description = PROBLEM_DOCS[slug]
-        return {
-            "type": PROBLEM_BASE + slug,
-            "status": status,
-            "title": title,
-            "description": description,
-        }
-
-    app.openapi = _openapi(app)  # type: ignore[method-assign]
-    return app
 
 
 app = create_app()

@@ -24,6 +24,8 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
+METRICS_PATH: Final = "/metrics"
+"""Where the exposition is served (by ``main.ServiceApp``, documented in ``api.py``)."""
 INVALID_TYPE: Final = "_invalid"
 UNHANDLED_TYPE: Final = "_unhandled"
 LATENCY_BUCKETS: Final = (

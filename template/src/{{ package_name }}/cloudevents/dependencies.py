@@ -1,11 +1,11 @@
 """FastAPI dependencies for ordinary routes that take a CloudEvent.
 
-    @app.post("/orders")
+    @api.post("/orders")  # in api.build_api(), or on main.app.api
     async def orders(event: CloudEventDep) -> dict[str, str]: ...
 
 The dependency reads the body under the same MAX_BODY_BYTES limit as the event endpoint
 and raises the adapter's errors; :func:`problem_exception_handler` (installed by
-``create_app``) turns them into ``application/problem+json`` with the same status codes.
+``api.build_api``) turns them into ``application/problem+json`` with the same status codes.
 """
 
 from __future__ import annotations

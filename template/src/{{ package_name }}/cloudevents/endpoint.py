@@ -1,6 +1,6 @@
 """The event endpoint: a plain ASGI callable for ``POST /``, the service's hot path.
 
-The app sends every request for ``/`` here before FastAPI's routing and middleware
+The app sends every request for ``/`` here without importing or entering FastAPI
 (see ``main.py``). Per request it does only what an event needs:
 
 * scans the raw ASGI header pairs once (no Starlette ``Request``/``Headers`` objects),
@@ -46,6 +46,8 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 Response = tuple[int, AsgiHeaders, bytes]
 
+EVENT_PATH: Final = "/"
+"""Where events are delivered (Knative posts to the service's root)."""
 ACCEPTED: Final = "accepted"
 REPLIED: Final = "replied"
 _ALLOW: Final = b"POST, OPTIONS"

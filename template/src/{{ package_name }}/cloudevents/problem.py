@@ -1,7 +1,7 @@
 """RFC 9457 problem details (``application/problem+json``) for every refused event.
 
 ``type`` is a relative URI, ``/problems/<slug>``, that the service itself serves (see
-:data:`PROBLEM_DOCS` and the route in ``main.py``), so a client can dereference it. The
+:data:`PROBLEM_DOCS` and the route in ``api.py``), so a client can dereference it. The
 extension member ``attribute`` names the CloudEvent attribute at fault, or is ``null``.
 """
 
