@@ -63,6 +63,19 @@ def snapshot_template(dest: Path, source: Path = REPO_ROOT, tag: str | None = No
     return dest
 
 
+def copy_template(template: Path, dst: Path, data: dict[str, Any]) -> None:
+    """`copier copy --defaults --data ... -r HEAD` without --trust, as a new user runs it."""
+    copier.run_copy(
+        str(template),
+        str(dst),
+        data=data,
+        defaults=True,
+        vcs_ref="HEAD",
+        quiet=True,
+        unsafe=False,
+    )
+
+
 class Renderer:
     """Renders answer sets from one template snapshot, caching by answers."""
 
@@ -78,15 +91,7 @@ class Renderer:
         if not fresh and key in self._cache:
             return self._cache[key]
         dst = Path(tempfile.mkdtemp(prefix="render-", dir=self.workdir))
-        copier.run_copy(
-            str(self.template),
-            str(dst),
-            data=data,
-            defaults=True,
-            vcs_ref="HEAD",
-            quiet=True,
-            unsafe=False,
-        )
+        copy_template(self.template, dst, data)
         if not fresh:
             self._cache[key] = dst
         return dst

@@ -12,7 +12,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import copier
 import pytest
 from answers import (
     DRAWERS,
@@ -37,6 +36,7 @@ from answers import (
     validator_messages,
 )
 from hypothesis import example, given, settings
+from renderer import copy_template
 
 
 # ---------------------------------------------------------------------------
@@ -246,15 +246,7 @@ def test_invalid_answers_are_refused_before_writing(
     """Copier raises while asking, the message names the rule, and no file is written."""
     dst = tmp_path / "service"
     with pytest.raises(ValueError, match=re.escape(fragment)) as caught:
-        copier.run_copy(
-            str(template_snapshot),
-            str(dst),
-            data=data,
-            defaults=True,
-            vcs_ref="HEAD",
-            quiet=True,
-            unsafe=False,
-        )
+        copy_template(template_snapshot, dst, data)
     assert "Validation error for question" in str(caught.value)
     assert not dst.exists() or not any(dst.iterdir()), f"files written: {list(dst.rglob('*'))}"
 

@@ -13,7 +13,7 @@ import argparse
 import os
 import shutil
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -116,31 +116,43 @@ def _schema_violations(
     return found
 
 
-def _argocd_paths(root: Path, docs: Sequence[Mapping[str, Any]]) -> list[Violation]:
-    """Each generated Application's source path is a kustomize directory in this repo."""
-    found = []
+def _generated_applications(
+    docs: Sequence[Mapping[str, Any]],
+) -> Iterator[tuple[Mapping[str, Any], dict[str, Any]]]:
+    """Each (ApplicationSet, generated Application) pair of ``docs``.
+
+    An ApplicationSet whose template does not expand is skipped here: the
+    argocd/generated-applications rule reports it.
+    """
     for doc in docs:
         if group_kind_of(doc) != APPLICATION_SET:
             continue
         try:
             applications = generate_applications(doc)
         except TemplateError:
-            continue  # reported by the argocd/generated-applications rule
+            continue
         for application in applications:
-            source = (application.get("spec") or {}).get("source") or {}
-            path = source.get("path")
-            name = (application.get("metadata") or {}).get("name", "")
-            if not isinstance(path, str) or not (root / path / "kustomization.yaml").is_file():
-                found.append(
-                    Violation(
-                        "argocd/source-path-exists",
-                        f"Application {name}: source path {path!r} is not a kustomization "
-                        "directory in this repository",
-                        "ApplicationSet",
-                        (doc.get("metadata") or {}).get("name", ""),
-                        "spec.template.spec.source.path",
-                    )
+            yield doc, application
+
+
+def _argocd_paths(root: Path, docs: Sequence[Mapping[str, Any]]) -> list[Violation]:
+    """Each generated Application's source path is a kustomize directory in this repo."""
+    found = []
+    for doc, application in _generated_applications(docs):
+        source = (application.get("spec") or {}).get("source") or {}
+        path = source.get("path")
+        name = (application.get("metadata") or {}).get("name", "")
+        if not isinstance(path, str) or not (root / path / "kustomization.yaml").is_file():
+            found.append(
+                Violation(
+                    "argocd/source-path-exists",
+                    f"Application {name}: source path {path!r} is not a kustomization "
+                    "directory in this repository",
+                    "ApplicationSet",
+                    (doc.get("metadata") or {}).get("name", ""),
+                    "spec.template.spec.source.path",
                 )
+            )
     return found
 
 
@@ -163,39 +175,32 @@ def _argocd_kinds(
         if group_kind_of(d) == ("argoproj.io", "AppProject")
     }
     found = []
-    for doc in docs:
-        if group_kind_of(doc) != APPLICATION_SET:
+    for doc, application in _generated_applications(docs):
+        spec = application.get("spec") or {}
+        project = projects.get(spec.get("project"))
+        path = (spec.get("source") or {}).get("path")
+        if project is None or not isinstance(path, str):
             continue
-        try:
-            applications = generate_applications(doc)
-        except TemplateError:
-            continue
-        for application in applications:
-            spec = application.get("spec") or {}
-            project = projects.get(spec.get("project"))
-            path = (spec.get("source") or {}).get("path")
-            if project is None or not isinstance(path, str):
-                continue
-            for item in outputs.get((root / path).resolve(), []):
-                group, kind = group_kind_of(item)
-                scoped = (group, kind) in CLUSTER_SCOPED_KINDS
-                allow = "clusterResourceWhitelist" if scoped else "namespaceResourceWhitelist"
-                deny = "clusterResourceBlacklist" if scoped else "namespaceResourceBlacklist"
-                if not _allowed(project.get(allow), group, kind) or _allowed(
-                    project.get(deny), group, kind
-                ):
-                    found.append(
-                        Violation(
-                            "argocd/project-allows-kinds",
-                            f"Application {(application.get('metadata') or {}).get('name')} "
-                            f"syncs {group or 'core'}/{kind} "
-                            f"{(item.get('metadata') or {}).get('name')} but AppProject "
-                            f"{spec.get('project')} does not allow it ({allow})",
-                            "ApplicationSet",
-                            (doc.get("metadata") or {}).get("name", ""),
-                            "spec.template.spec.project",
-                        )
+        for item in outputs.get((root / path).resolve(), []):
+            group, kind = group_kind_of(item)
+            scoped = (group, kind) in CLUSTER_SCOPED_KINDS
+            allow = "clusterResourceWhitelist" if scoped else "namespaceResourceWhitelist"
+            deny = "clusterResourceBlacklist" if scoped else "namespaceResourceBlacklist"
+            if not _allowed(project.get(allow), group, kind) or _allowed(
+                project.get(deny), group, kind
+            ):
+                found.append(
+                    Violation(
+                        "argocd/project-allows-kinds",
+                        f"Application {(application.get('metadata') or {}).get('name')} "
+                        f"syncs {group or 'core'}/{kind} "
+                        f"{(item.get('metadata') or {}).get('name')} but AppProject "
+                        f"{spec.get('project')} does not allow it ({allow})",
+                        "ApplicationSet",
+                        (doc.get("metadata") or {}).get("name", ""),
+                        "spec.template.spec.project",
                     )
+                )
     return found
 
 
