@@ -114,7 +114,23 @@ def render_default(dest: Path = WORK_DIR / "render", *, committed: bool = False)
             ["git", "clone", "-q", "--no-hardlinks", str(REPO_ROOT), str(source)], check=True
         )
     copier.run_copy(str(source), str(dest), defaults=True, vcs_ref="HEAD", quiet=True, unsafe=False)
+    compile_bytecode(dest / "src")
     return dest
+
+
+def compile_bytecode(*trees: Path) -> None:
+    """Compile ``trees`` to ``.pyc`` as the image does (``UV_COMPILE_BYTECODE=1``).
+
+    The peers' code sits in site-packages, compiled when it was installed; without this
+    every cold start of ours would compile its own modules from source (about 10 ms).
+    """
+    for tree in trees:
+        subprocess.run(
+            [str(PYTHON), "-m", "compileall", "-q", str(tree)],
+            check=True,
+            capture_output=True,
+            env={k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
+        )
 
 
 # ---------------------------------------------------------------------------
@@ -228,7 +244,6 @@ def server_env(target: Target, port: int = 0) -> dict[str, str]:
     """The environment of a target: its import path first, nothing else of ours leaks in."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["PYTHONPATH"] = os.pathsep.join(str(p) for p in target.pythonpath)
-    env["PYTHONDONTWRITEBYTECODE"] = "0"
     env.update({k: v.replace("{port}", str(port)) for k, v in target.env.items()})
     return env
 

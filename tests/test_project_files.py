@@ -905,9 +905,9 @@ def test_readme_first_screen_covers_run_test_deploy_canary_update(renderer: Rend
 
 
 SETTINGS_DEFAULTS = """
-import json
+import dataclasses, json
 from {pkg}.settings import Settings
-print(json.dumps({{name.upper(): field.default for name, field in Settings.model_fields.items()}}))
+print(json.dumps({{f.name.upper(): f.default for f in dataclasses.fields(Settings)}}))
 """
 
 

@@ -78,7 +78,7 @@ class ServiceApp:
                 # Built before start-up (routes added at import): run its own lifespan too.
                 await stack.enter_async_context(self._api.router.lifespan_context(self._api))
             endpoint.warm_up()
-            # Everything loaded so far (pydantic schemas, handlers) lives as long as the
+            # Everything loaded so far (modules, handlers, caches) lives as long as the
             # process: move it out of the garbage collector's view so the collections that
             # per-event garbage triggers stay short. (No gc.collect() first: it finds next
             # to nothing after imports and would add ~30 ms to every cold start.)
@@ -160,7 +160,7 @@ def create_app(
     settings: Settings | None = None, *, registry: HandlerRegistry | None = None
 ) -> ServiceApp:
     """Build the app. ``registry`` defaults to the handlers in ``<package>.handlers``."""
-    settings = settings if settings is not None else Settings()
+    settings = settings if settings is not None else Settings.from_environment()
     configure_logging(
         settings.log_level, service=settings.k_service, revision=settings.k_revision or ""
     )

@@ -20,7 +20,7 @@ _PROBLEM: Final[dict[str, Any]] = {
     }
 }
 
-_EVENT_SCHEMA: Final[dict[str, Any]] = {
+EVENT_SCHEMA: Final[dict[str, Any]] = {
     "type": "object",
     "required": ["specversion", "id", "source", "type"],
     "properties": {
@@ -79,9 +79,9 @@ EVENT_PATH_ITEM: Final[dict[str, Any]] = {
         "requestBody": {
             "required": True,
             "content": {
-                "application/cloudevents+json": {"schema": _EVENT_SCHEMA},
+                "application/cloudevents+json": {"schema": EVENT_SCHEMA},
                 "application/cloudevents-batch+json": {
-                    "schema": {"type": "array", "items": _EVENT_SCHEMA}
+                    "schema": {"type": "array", "items": EVENT_SCHEMA}
                 },
                 "*/*": {"schema": {"description": "Binary mode: the event's data"}},
             },

@@ -5,8 +5,8 @@ with the standard ``json`` module, parses times with ``dateutil``, falls back to
 an unparsable JSON body as a plain string (so bad JSON is silently accepted), and invents
 ``id``/``time`` when they are missing. This module uses orjson (several times faster than
 ``json`` on event-sized bodies), checks each attribute once with the shared rules of
-:mod:`.models`, and builds the model with ``model_construct`` so pydantic does not
-validate a second time. The tests prove it reads what the SDK writes.
+:mod:`.models`, and builds the event with ``construct`` so nothing is checked twice.
+The tests prove it reads what the SDK writes.
 """
 
 from __future__ import annotations

@@ -14,7 +14,6 @@ from typing import Any, Final
 from urllib.parse import quote
 
 import orjson
-from pydantic import BaseModel
 
 from .errors import CloudEventSerializationError
 from .models import CloudEvent, DataKind, data_kind, format_time
@@ -24,9 +23,14 @@ _SAFE: Final = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in '"%')
 
 
 def _default(value: Any) -> Any:
-    """orjson fallback: pydantic models inside ``data`` are written as their JSON form."""
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
+    """orjson fallback: pydantic models inside ``data`` are written as their JSON form.
+
+    Recognised by their ``model_dump`` method, so this module never imports pydantic: a
+    service whose handlers use no models does not load it at all.
+    """
+    dump = getattr(type(value), "model_dump", None)
+    if callable(dump) and hasattr(type(value), "model_fields"):
+        return dump(value, mode="json")
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
