@@ -29,6 +29,8 @@ REQUIRED_ATTRIBUTES: Final = ("specversion", "id", "source", "type")
 OPTIONAL_ATTRIBUTES: Final = ("datacontenttype", "dataschema", "subject", "time")
 CONTEXT_ATTRIBUTES: Final = frozenset(REQUIRED_ATTRIBUTES + OPTIONAL_ATTRIBUTES)
 DATA_MEMBERS: Final = frozenset({"data", "data_base64"})
+_KNOWN_MEMBERS: Final = CONTEXT_ATTRIBUTES | DATA_MEMBERS
+_BYTES_TYPES: Final = (bytes, bytearray)
 DEFAULT_DATACONTENTTYPE: Final = "application/json"
 # The spec says extension names SHOULD NOT exceed 20 characters: longer names are accepted
 # (other senders may use them) but the rule below is a MUST.
@@ -194,7 +196,9 @@ def check_extension(name: str, value: object) -> ExtensionValue:
     )
 
 
-def check_attributes(raw: Mapping[str, Any], *, python_api: bool = False) -> dict[str, Any]:
+def check_attributes(  # noqa: PLR0912 - every event's path: common cases inline, no calls
+    raw: Mapping[str, Any], *, python_api: bool = False
+) -> dict[str, Any]:
     """Validate a CloudEvent given as a flat mapping (the JSON format's object shape).
 
     Keys other than the context attributes, ``data`` and ``data_base64`` are extension
@@ -242,18 +246,28 @@ def check_attributes(raw: Mapping[str, Any], *, python_api: bool = False) -> dic
             f"attribute 'datacontenttype' must be a media type, not {datacontenttype!r}",
         )
     fields["datacontenttype"] = datacontenttype
-    dataschema = _optional_string(raw, "dataschema")
-    if dataschema is not None and not is_uri_reference(dataschema, absolute=True):
-        raise _invalid(
-            "dataschema", f"attribute 'dataschema' must be an absolute URI, not {dataschema!r}"
-        )
+    dataschema = get("dataschema")
+    if dataschema is not None:
+        dataschema = _optional_string(raw, "dataschema")
+        if dataschema is not None and not is_uri_reference(dataschema, absolute=True):
+            raise _invalid(
+                "dataschema", f"attribute 'dataschema' must be an absolute URI, not {dataschema!r}"
+            )
     fields["dataschema"] = dataschema
-    fields["subject"] = _optional_string(raw, "subject")
+    subject = get("subject")
+    fields["subject"] = None if subject is None else _optional_string(raw, "subject")
     time = get("time")
     fields["time"] = None if time is None else parse_time(time)
 
-    fields["data"], fields["data_base64"] = _check_data(raw)
-    fields["extensions"] = _check_extensions(raw, python_api=python_api)
+    data = get("data")
+    if get("data_base64") is None and data.__class__ not in _BYTES_TYPES:
+        fields["data"], fields["data_base64"] = data, None  # the common case, checked inline
+    else:
+        fields["data"], fields["data_base64"] = _check_data(raw)
+    if not python_api and _KNOWN_MEMBERS.issuperset(raw):
+        fields["extensions"] = {}  # no extension attributes: nothing to check name by name
+    else:
+        fields["extensions"] = _check_extensions(raw, python_api=python_api)
     return fields
 
 

@@ -36,6 +36,7 @@ from .models import (
 STRUCTURED_CONTENT_TYPE: Final = "application/cloudevents+json"
 BATCH_CONTENT_TYPE: Final = "application/cloudevents-batch+json"
 _CE_PREFIX: Final = "ce-"
+_REQUIRED: Final = frozenset(REQUIRED_ATTRIBUTES)
 
 Headers = Mapping[str, str] | Iterable[tuple[str | bytes, str | bytes]]
 
@@ -109,8 +110,8 @@ def parse_binary(ce: Mapping[str, str], content_type: str | None, body: bytes) -
 
     Header values are percent-decoded as the HTTP binding (3.1.3.2) requires.
     """
-    missing = [name for name in REQUIRED_ATTRIBUTES if name not in ce]
-    if missing:
+    if not _REQUIRED.issubset(ce):
+        missing = [name for name in REQUIRED_ATTRIBUTES if name not in ce]
         headers = ", ".join(f"ce-{name}" for name in missing)
         raise CloudEventValidationError(
             f"binary-mode event is missing header(s) {headers}; send ce-specversion, ce-id, "
