@@ -160,7 +160,7 @@ def create_app(
     settings: Settings | None = None, *, registry: HandlerRegistry | None = None
 ) -> ServiceApp:
     """Build the app. ``registry`` defaults to the handlers in ``<package>.handlers``."""
-    settings = settings if settings is not None else Settings.from_environment()
+    settings = settings if settings is not None else Settings()
     configure_logging(
         settings.log_level, service=settings.k_service, revision=settings.k_revision or ""
     )
