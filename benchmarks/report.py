@@ -176,7 +176,7 @@ def markdown(results: dict[str, Any]) -> str:
             "| server CPU µs/request | ours vs it, by CPU | RSS after load MiB |",
             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
-        for name in kinds:
+        for name in (n for n, kind in kinds.items() if kind != "stage"):
             row = table[name]
             versus = table[ours]["rps"] / row["rps"] if row["rps"] else float("nan")
             by_cpu = row["cpu_us"] / table[ours]["cpu_us"] if table[ours]["cpu_us"] else 0.0
@@ -187,6 +187,7 @@ def markdown(results: dict[str, Any]) -> str:
                 f"{row['cpu_us']:.1f} | {by_cpu:.2f}x | {row['rss_mib']:.1f} |"
             )
         lines += ["", f"Best peer in {mode} mode: {block['best_peer']}.", ""]
+    lines += stage_breakdown(results, summary)
     lines += [
         "### Correctness probes (before any load)",
         "",
@@ -267,6 +268,53 @@ def markdown(results: dict[str, Any]) -> str:
         lines.append("")
     lines.append(END)
     return "\n".join(lines)
+
+
+def stage_breakdown(results: dict[str, Any], summary: dict[str, Any]) -> list[str]:
+    """Where ours spends its server CPU per event, stage by stage, against the 1.5x budget."""
+    kinds = results["kinds"]
+    stages = [name for name, kind in kinds.items() if kind == "stage"]
+    raw, ours = summary["raw"], summary["ours"]
+    if not stages or raw is None:
+        return []
+    steps = [
+        (raw, "uvicorn and a bare ASGI app (raw ASGI row)"),
+        *((name, results.get("stage_notes", {}).get(name, "")) for name in stages),
+        (ours, "the handler call, deadline, concurrency limit, metrics, log context"),
+    ]
+    modes = list(summary["modes"])
+    lines = [
+        "### Where ours spends its CPU (server CPU µs per event, by stage)",
+        "",
+        "| stage | adds | " + " | ".join(f"{mode} µs | {mode} step µs" for mode in modes) + " |",
+        "| --- | --- | " + " | ".join("---: | ---:" for _ in modes) + " |",
+    ]
+    previous: dict[str, float] = {}
+    for name, note in steps:
+        cells = []
+        for mode in modes:
+            value = summary["modes"][mode]["table"][name]["cpu_us"]
+            step = value - previous[mode] if mode in previous else value
+            previous[mode] = value
+            cells.append(f"{value:.1f} | {step:+.1f}")
+        lines.append(f"| {name} | {note} | " + " | ".join(cells) + " |")
+    budgets = []
+    for mode in modes:
+        block = summary["modes"][mode]
+        best = block["table"][block["best_peer"]]["cpu_us"]
+        budget = best / RPS_VS_BEST_PEER
+        budgets.append(
+            f"{mode}: {best:.1f} / {RPS_VS_BEST_PEER} = {budget:.1f} µs, "
+            f"{budget - block['table'][raw]['cpu_us']:.1f} µs above the raw ASGI app"
+        )
+    lines += [
+        "",
+        f"Budget per event for {RPS_VS_BEST_PEER}x the best peer per server CPU-second: "
+        + "; ".join(budgets)
+        + ".",
+        "",
+    ]
+    return lines
 
 
 def write_docs(path: Path, block: str, skeleton: str) -> None:

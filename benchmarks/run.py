@@ -40,6 +40,7 @@ from benchmarks.targets import (
     probe,
     probe_verdict,
     render_default,
+    stage_targets,
 )
 
 DOCS = REPO_ROOT / "docs" / "performance.md"
@@ -85,7 +86,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--render", type=Path, help="use this rendered service, do not render")
     parser.add_argument(
-        "--only", nargs="*", default=None, help="phases to run: throughput cold memory imports"
+        "--only",
+        nargs="*",
+        default=None,
+        help="phases to run: throughput stages cold memory imports",
     )
     parser.add_argument(
         "--write-docs",
@@ -110,6 +114,8 @@ def kind_of(target: Target) -> str:
         return "ours"
     if target.is_upper_bound:
         return "raw"
+    if target.is_stage:
+        return "stage"
     return "shipped" if target.as_shipped else "peer"
 
 
@@ -159,7 +165,7 @@ def throughput_round(
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     targets_module.NICE = args.nice
-    phases = set(args.only or ["throughput", "cold", "memory", "imports"])
+    phases = set(args.only or ["throughput", "stages", "cold", "memory", "imports"])
     started = time.perf_counter()
     if args.render:
         render = args.render.resolve()
@@ -177,7 +183,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"unknown targets {sorted(unknown)}; known: {[t.name for t in targets]}"
             )
         targets = [t for t in targets if t.is_ours or t.name in args.targets]
-    kinds = {t.name: kind_of(t) for t in targets}
+    # The stage variants of ours only join the throughput rounds (the CPU breakdown).
+    stages = stage_targets(render) if {"throughput", "stages"} <= phases else []
+    kinds = {t.name: kind_of(t) for t in [*targets, *stages]}
     command = "uv sync && .venv/bin/python benchmarks/run.py" + (
         " " + shlex.join(argv if argv is not None else sys.argv[1:])
         if (argv if argv is not None else sys.argv[1:])
@@ -199,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         "modes": list(MODES),
         "kinds": kinds,
         "event_type": event_type,
+        "stage_notes": {t.name: t.note for t in stages},
         "probes": {},
         "throughput": {},
         "cold_start": {},
@@ -218,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if "throughput" in phases:
         for round_no in range(args.rounds):
-            throughput_round(targets, event_type, args, round_no, results)
+            throughput_round([*targets, *stages], event_type, args, round_no, results)
 
     if "cold" in phases:
         log(f"cold start, {args.cold_repeats} interleaved repeats")

@@ -46,6 +46,10 @@ class Target:
     is_upper_bound: bool = False
     # A peer as its users deploy it, on its own server: reported, never the "best peer".
     as_shipped: tuple[str, ...] = ()
+    # A variant of ours cut short at one stage of the event path (the CPU breakdown),
+    # and what that stage adds to the one before.
+    is_stage: bool = False
+    note: str = ""
 
 
 def peer_targets() -> list[Target]:
@@ -74,6 +78,31 @@ def our_target(render: Path) -> Target:
     render = render.resolve()
     package = read_answers(render)["package_name"]
     return Target("ours", f"{package}.main:app", (render / "src",), is_ours=True)
+
+
+def stage_targets(render: Path) -> list[Target]:
+    """Ours stopped after reading the body, and after parsing (``peers/ours_stages.py``)."""
+    render = render.resolve()
+    env = {"BENCH_PACKAGE": read_answers(render)["package_name"]}
+    path = (PEERS_DIR, render / "src")
+    return [
+        Target(
+            "ours, read only",
+            "ours_stages:read_only_app",
+            path,
+            env,
+            is_stage=True,
+            note="routing, one scan of the headers, the Content-Length check, the body read",
+        ),
+        Target(
+            "ours, read + parse",
+            "ours_stages:parsed_app",
+            path,
+            env,
+            is_stage=True,
+            note="orjson parse and the CloudEvents attribute checks, the event object",
+        ),
+    ]
 
 
 def read_answers(render: Path) -> dict[str, Any]:

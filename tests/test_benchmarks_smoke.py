@@ -22,6 +22,7 @@ from benchmarks.targets import (
     peer_targets,
     probe,
     probe_verdict,
+    stage_targets,
 )
 
 pytestmark = pytest.mark.slow
@@ -69,3 +70,19 @@ def test_ours_accepts_valid_and_refuses_missing_id(default_render: Path):
     assert findings == [], statuses
     assert statuses["binary without id"] == 400
     assert statuses["structured without id"] == 400
+
+
+def test_stage_variants_stop_where_they_say(default_render: Path):
+    """The CPU breakdown's variants of ours: read only accepts anything, read + parse checks.
+
+    The read-only variant never parses, so it accepts an event without ``id``; the parse
+    variant refuses it like the full service (400) but dispatches nothing.
+    """
+    read_only, parsed = stage_targets(default_render)
+    event_type = event_type_of(default_render)
+    read_statuses = _probe(read_only, event_type)
+    assert set(read_statuses.values()) == {202}, read_statuses
+    parsed_statuses = _probe(parsed, event_type)
+    assert parsed_statuses["valid binary"] == parsed_statuses["valid structured"] == 202
+    assert parsed_statuses["binary without id"] == 400, parsed_statuses
+    assert parsed_statuses["structured without id"] == 400, parsed_statuses

@@ -1,0 +1,46 @@
+"""The rendered service cut short at each stage of its event path, to see where its CPU goes.
+
+Not peers: two variants of ours, built from the rendered package named by
+``BENCH_PACKAGE`` and served with the same uvicorn command as every target.
+
+* ``read_only_app`` routes ``POST /``, scans the headers and reads the body, then answers
+  202 without parsing (what ours costs before any CloudEvents work);
+* ``parsed_app`` also parses and checks the event, then answers 202 without dispatching
+  it (no handler, deadline, concurrency limit, metrics or logging context).
+
+The difference between consecutive stages is what each stage costs. Each variant is
+the real app with its endpoint's class swapped for a subclass that stops early, so
+everything before the stop is the shipped code.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from typing import Any
+
+_PACKAGE = os.environ["BENCH_PACKAGE"]
+_main = importlib.import_module(f"{_PACKAGE}.main")
+_endpoint = importlib.import_module(f"{_PACKAGE}.cloudevents.endpoint")
+
+_ACCEPTED = (202, [(b"content-length", b"0")], b"")
+
+
+class _ReadOnly(_endpoint.EventEndpoint):
+    async def process(self, content_type: str | None, ce: dict[str, str], body: bytes) -> Any:
+        return _ACCEPTED
+
+
+class _Parsed(_endpoint.EventEndpoint):
+    async def run(self, event: Any) -> None:
+        return None
+
+
+def _app_with(endpoint_class: type) -> Any:
+    app = _main.create_app()
+    app.event_endpoint.__class__ = endpoint_class  # same state, stops early
+    return app
+
+
+read_only_app = _app_with(_ReadOnly)
+parsed_app = _app_with(_Parsed)
