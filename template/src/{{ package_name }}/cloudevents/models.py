@@ -328,7 +328,9 @@ class CloudEvent:
     (pydantic would only hold the values), and importing pydantic costs about 40 ms, a
     quarter of a cold start, which a scaled-from-zero pod pays before its first event.
     pydantic still knows the type (:meth:`__get_pydantic_core_schema__`): a CloudEvent can
-    be a field of a pydantic model or a FastAPI body, validated by the same rules.
+    be a field of a pydantic model, a FastAPI response model or a JSON body
+    (``event: Annotated[CloudEvent, Body()]``), checked by the same rules. For a route that
+    takes events in any content mode, use ``CloudEventDep`` instead.
     """
 
     # The attributes; an instance keeps them in its __dict__ (see construct()).
