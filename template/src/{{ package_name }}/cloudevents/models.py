@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import Enum
@@ -82,6 +83,16 @@ def _data_kind(content_type: str | None) -> DataKind:
 
 
 _cached_data_kind = lru_cache(maxsize=256)(_data_kind)
+
+
+def loaded_base_model() -> type[Any] | None:
+    """pydantic's ``BaseModel`` if something has imported it, else None; never imports it.
+
+    A value can only be a pydantic model once pydantic is loaded, so the registry and the
+    serializer ask this instead of importing pydantic for services that use no models.
+    """
+    main = sys.modules.get("pydantic.main")
+    return None if main is None else main.BaseModel
 
 
 def _invalid(name: str, detail: str) -> CloudEventValidationError:
@@ -162,10 +173,8 @@ def format_time(value: datetime) -> str:
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
-def _optional_string(raw: Mapping[str, Any], name: str) -> str | None:
-    value = raw.get(name)
-    if value is None:
-        return None
+def _present_string(name: str, value: object) -> str:
+    """An optional attribute that is present (not None): a non-empty string."""
     if not isinstance(value, str):
         raise _invalid(name, f"attribute '{name}' must be a string, not {type(value).__name__}")
     if not value:
@@ -175,7 +184,7 @@ def _optional_string(raw: Mapping[str, Any], name: str) -> str | None:
 
 def check_extension(name: str, value: object) -> ExtensionValue:
     """Check an extension attribute's name (spec: a-z and 0-9 only) and value type."""
-    if name in DATA_MEMBERS or name in CONTEXT_ATTRIBUTES or not _EXTENSION_NAME.fullmatch(name):
+    if name in _KNOWN_MEMBERS or not _EXTENSION_NAME.fullmatch(name):
         raise _invalid(
             name,
             f"extension attribute name {name!r} must consist of lowercase letters a-z and "
@@ -248,14 +257,14 @@ def check_attributes(  # noqa: PLR0912 - every event's path: common cases inline
     fields["datacontenttype"] = datacontenttype
     dataschema = get("dataschema")
     if dataschema is not None:
-        dataschema = _optional_string(raw, "dataschema")
-        if dataschema is not None and not is_uri_reference(dataschema, absolute=True):
+        dataschema = _present_string("dataschema", dataschema)
+        if not is_uri_reference(dataschema, absolute=True):
             raise _invalid(
                 "dataschema", f"attribute 'dataschema' must be an absolute URI, not {dataschema!r}"
             )
     fields["dataschema"] = dataschema
     subject = get("subject")
-    fields["subject"] = None if subject is None else _optional_string(raw, "subject")
+    fields["subject"] = None if subject is None else _present_string("subject", subject)
     time = get("time")
     fields["time"] = None if time is None else parse_time(time)
 
@@ -303,11 +312,7 @@ def _check_extensions(raw: Mapping[str, Any], *, python_api: bool) -> dict[str, 
             if value is not None:
                 extensions[str(name)] = check_extension(str(name), value)
     for name, value in raw.items():
-        if (
-            name in CONTEXT_ATTRIBUTES
-            or name in DATA_MEMBERS
-            or (python_api and name == "extensions")
-        ):
+        if name in _KNOWN_MEMBERS or (python_api and name == "extensions"):
             continue
         if value is not None:  # JSON null means "absent" in the JSON event format
             extensions[name] = check_extension(name, value)

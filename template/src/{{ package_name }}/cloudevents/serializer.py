@@ -16,21 +16,17 @@ from urllib.parse import quote
 import orjson
 
 from .errors import CloudEventSerializationError
-from .models import CloudEvent, DataKind, data_kind, format_time
+from .models import CloudEvent, DataKind, data_kind, format_time, loaded_base_model
 from .parser import BATCH_CONTENT_TYPE, STRUCTURED_CONTENT_TYPE
 
 _SAFE: Final = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in '"%')
 
 
 def _default(value: Any) -> Any:
-    """orjson fallback: pydantic models inside ``data`` are written as their JSON form.
-
-    Recognised by their ``model_dump`` method, so this module never imports pydantic: a
-    service whose handlers use no models does not load it at all.
-    """
-    dump = getattr(type(value), "model_dump", None)
-    if callable(dump) and hasattr(type(value), "model_fields"):
-        return dump(value, mode="json")
+    """orjson fallback: pydantic models inside ``data`` are written as their JSON form."""
+    base = loaded_base_model()
+    if base is not None and isinstance(value, base):
+        return value.model_dump(mode="json")
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
