@@ -35,9 +35,16 @@ from .errors import (
     UnhandledEventTypeError,
 )
 from .models import CloudEvent
-from .parser import ContentMode, content_mode, parse_batch, parse_binary, parse_structured
+from .parser import (
+    ContentMode,
+    binary_event,
+    content_mode,
+    parse_batch,
+    parse_structured,
+    percent_decoded,
+)
 from .problem import AsgiHeaders, problem_parts
-from .registry import HandlerRegistry
+from .registry import HandlerRegistry, Registration
 from .serializer import binary_pairs, to_batch
 
 Scope = MutableMapping[str, Any]
@@ -52,6 +59,9 @@ ACCEPTED: Final = "accepted"
 REPLIED: Final = "replied"
 _ALLOW: Final = b"POST, OPTIONS"
 _EMPTY_202: Final[Response] = (202, [(b"content-length", b"0")], b"")
+# Servers only read ASGI messages, so the accepted answer's two can be built once.
+_START_202: Final = {"type": "http.response.start", "status": 202, "headers": _EMPTY_202[1]}
+_EMPTY_BODY: Final = {"type": "http.response.body", "body": b""}
 
 logger = logging.getLogger(__name__)
 
@@ -61,10 +71,20 @@ _CONTENT_TYPE: Final = "\0content-type"
 _CONTENT_LENGTH: Final = "\0content-length"
 _MAX_HEADER_NAMES: Final = 256
 _SWEEPER_IDLE_SECONDS: Final = 10.0
+_OTHER: Final = "\0other"
+_PERCENT: Final = ord("%")  # an int: ``bytes.__contains__`` of bytes is far slower
 _header_names: dict[bytes, str] = {
     b"content-type": _CONTENT_TYPE,
     b"content-length": _CONTENT_LENGTH,
 }
+
+
+def _learn_header_name(name: bytes) -> str:
+    """What a header name not seen before is; remembered while the table has room."""
+    known = name[3:].decode("ascii") if name[:3] == b"ce-" else _OTHER
+    if len(_header_names) < _MAX_HEADER_NAMES:
+        _header_names[name] = known
+    return known
 
 
 class _Disconnected(Exception):
@@ -89,12 +109,12 @@ class Deadlines:
         self._cancelled: set[asyncio.Task[Any]] = set()
         self._sweeper: asyncio.Task[None] | None = None
 
-    def watch(self, task: asyncio.Task[Any]) -> None:
-        """Start the clock for ``task`` (the request's task)."""
-        loop = task.get_loop()
-        self._running[task] = loop.time() + self.timeout
+    def watch(self, task: asyncio.Task[Any], started: float) -> None:
+        """Start the clock for ``task`` (the request's task) at ``started`` (``perf_counter``)."""
+        self._running[task] = started + self.timeout
         sweeper = self._sweeper
-        if sweeper is None or sweeper.done() or sweeper.get_loop() is not loop:
+        loop = task.get_loop()
+        if sweeper is None or sweeper.get_loop() is not loop:  # none yet, or an old loop's
             self._sweeper = loop.create_task(self._sweep())
 
     def expired(self, task: asyncio.Task[Any]) -> bool:
@@ -114,17 +134,28 @@ class Deadlines:
 
     async def close(self) -> None:
         """Stop the sweeper (lifespan shutdown)."""
-        if self._sweeper is not None and not self._sweeper.done():
-            self._sweeper.cancel()
+        sweeper = self._sweeper
+        if sweeper is None or sweeper.get_loop() is not asyncio.get_running_loop():
+            return  # none, or left behind by a loop that is gone
+        if not sweeper.done():
+            sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
+                await sweeper
 
     async def _sweep(self) -> None:
         loop = asyncio.get_running_loop()
-        busy_at = loop.time()
+        try:
+            await self._sweep_until_idle()
+        finally:  # idle, cancelled (close() or the loop's shutdown), or discarded with its loop
+            sweeper = self._sweeper
+            if sweeper is not None and sweeper.get_loop() is loop:
+                self._sweeper = None
+
+    async def _sweep_until_idle(self) -> None:
+        busy_at = perf_counter()
         while True:
             await asyncio.sleep(self.tick)
-            now = loop.time()
+            now = perf_counter()
             if not self._running:
                 # Most events finish within one loop step, so "nothing running" at a tick
                 # says little: stay up for a while instead of being re-created per event.
@@ -178,22 +209,27 @@ class EventEndpoint:
         method = scope["method"]
         if method == "POST":
             try:
-                status, headers, body = await self._post(scope, receive)
+                response = await self._post(scope, receive)
             except _Disconnected:
                 return
             except Exception:  # a bug here must still answer with a problem, not a bare 500
                 logger.exception("the event endpoint failed")
-                status, headers, body = problem_parts(ProblemError("the event endpoint failed"))
+                response = problem_parts(ProblemError("the event endpoint failed"))
         elif method == "OPTIONS":
-            status, headers, body = self._options(scope)
+            response = self._options(scope)
         else:
-            status, headers, body = self._refuse(
+            response = self._refuse(
                 MethodNotAllowedError(
                     f"{method} is not supported here; events are delivered with POST",
                     headers={"Allow": _ALLOW.decode()},
                 ),
                 INVALID_TYPE,
             )
+        if response is _EMPTY_202:  # the common answer, from messages built once
+            await send(_START_202)
+            await send(_EMPTY_BODY)
+            return
+        status, headers, body = response
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
@@ -215,20 +251,22 @@ class EventEndpoint:
             for name, value in scope["headers"]:
                 known = names.get(name)
                 if known is None:
-                    if name[:3] != b"ce-":
-                        continue
-                    known = name[3:].decode("ascii")
-                    if len(names) < _MAX_HEADER_NAMES:
-                        names[name] = known
+                    known = _learn_header_name(name)
+                if known is _OTHER:
+                    continue
                 if known is _CONTENT_TYPE:
                     content_type = value.decode("latin-1")
                 elif known is _CONTENT_LENGTH:
                     declared = value
+                elif _PERCENT in value:
+                    ce[known] = percent_decoded(known, value.decode("utf-8"))
                 else:
                     ce[known] = value.decode("utf-8")
         except UnicodeDecodeError:
             error = CloudEventError("a ce-* header is not valid UTF-8; percent-encode it")
             return self._refuse(error, INVALID_TYPE)
+        except CloudEventError as exc:
+            return self._refuse(exc, INVALID_TYPE)
         if declared:
             if not declared.isdigit():
                 return self._refuse(CloudEventError("Content-Length is not a number"), INVALID_TYPE)
@@ -278,11 +316,11 @@ class EventEndpoint:
         return PayloadTooLargeError(f"the body exceeds the limit of {self.max_body_bytes} bytes")
 
     async def process(self, content_type: str | None, ce: dict[str, str], body: bytes) -> Response:
-        """Parse, dispatch and answer one request (also used by the FastAPI route fallback)."""
+        """Parse, dispatch and answer one request's event(s); ``ce`` becomes the event's fields."""
         try:
             mode = content_mode(content_type)
             if mode is ContentMode.BINARY:
-                event = parse_binary(ce, content_type, body)
+                event = binary_event(ce, content_type, body)
             elif mode is ContentMode.STRUCTURED:
                 event = parse_structured(body)
             else:
@@ -343,13 +381,10 @@ class EventEndpoint:
                 attribute="type",
             )
         event_type = registration.event_type
-        try:
-            data = registration.decode(event)
-        except CloudEventError as exc:
-            self.metrics.count(event_type, exc.slug)
-            raise
-        except Exception:  # the data model's own code failed, not the event
-            self._failed(registration.name, event_type)
+        if registration.model is None and event.data_base64 is None:
+            data = event.data  # what decode() gives here, without the call
+        else:
+            data = self._decode(registration, event)
         if self.busy >= self.max_concurrent_handlers:
             self.metrics.count(event_type, OverloadedError.slug)
             raise OverloadedError(
@@ -361,7 +396,7 @@ class EventEndpoint:
         task = asyncio.current_task()
         started = perf_counter()
         if task is not None:
-            self._deadlines.watch(task)
+            self._deadlines.watch(task, started)
         try:
             reply = await registration.handler(event, data)
         except asyncio.CancelledError:
@@ -389,6 +424,16 @@ class EventEndpoint:
             )
         self.metrics.count(event_type, ACCEPTED if reply is None else REPLIED)
         return reply
+
+    def _decode(self, registration: Registration, event: CloudEvent) -> Any:
+        """The handler's ``data`` argument; a 4xx if the data does not fit its model."""
+        try:
+            return registration.decode(event)
+        except CloudEventError as exc:
+            self.metrics.count(registration.event_type, exc.slug)
+            raise
+        except Exception:  # the data model's own code failed, not the event
+            self._failed(registration.name, registration.event_type)
 
     def _failed(self, name: str, event_type: str) -> NoReturn:
         """Log the handler's exception (still in context) and turn it into a 500."""

@@ -125,13 +125,7 @@ def is_uri_reference(value: str, *, absolute: bool = False) -> bool:
     return _SCHEME.fullmatch(prefix.group(1)) is not None
 
 
-def _is_source(value: str) -> bool:
-    """Cached: a service sees few distinct sources, and each is checked once."""
-    if len(value) > CACHED_KEY_LENGTH:
-        return is_uri_reference(value)
-    return _cached_is_source(value)
-
-
+# A service sees few distinct sources: each is checked once (short ones only, see above).
 _cached_is_source = lru_cache(maxsize=1024)(is_uri_reference)
 
 
@@ -233,17 +227,13 @@ def check_attributes(  # noqa: PLR0912 - every event's path: common cases inline
     source = get("source")
     if source.__class__ is not str or not source:
         source = _required_string(raw, "source")
-    if not _is_source(source):
+    if not (
+        _cached_is_source(source) if len(source) <= CACHED_KEY_LENGTH else is_uri_reference(source)
+    ):
         raise _invalid("source", f"attribute 'source' must be a URI-reference, not {source!r}")
     event_type = get("type")
     if event_type.__class__ is not str or not event_type:
         event_type = _required_string(raw, "type")
-    fields: dict[str, Any] = {
-        "specversion": specversion,
-        "id": event_id,
-        "source": source,
-        "type": event_type,
-    }
 
     # Absent means JSON (JSON event format, 3.1): filled in, so every mode agrees on it.
     datacontenttype = get("datacontenttype")
@@ -254,7 +244,6 @@ def check_attributes(  # noqa: PLR0912 - every event's path: common cases inline
             "datacontenttype",
             f"attribute 'datacontenttype' must be a media type, not {datacontenttype!r}",
         )
-    fields["datacontenttype"] = datacontenttype
     dataschema = get("dataschema")
     if dataschema is not None:
         dataschema = _present_string("dataschema", dataschema)
@@ -262,22 +251,36 @@ def check_attributes(  # noqa: PLR0912 - every event's path: common cases inline
             raise _invalid(
                 "dataschema", f"attribute 'dataschema' must be an absolute URI, not {dataschema!r}"
             )
-    fields["dataschema"] = dataschema
     subject = get("subject")
-    fields["subject"] = None if subject is None else _present_string("subject", subject)
+    if subject is not None:
+        subject = _present_string("subject", subject)
     time = get("time")
-    fields["time"] = None if time is None else parse_time(time)
+    if time is not None:
+        time = parse_time(time)
 
     data = get("data")
     if get("data_base64") is None and data.__class__ not in _BYTES_TYPES:
-        fields["data"], fields["data_base64"] = data, None  # the common case, checked inline
+        data_base64 = None  # the common case, checked inline
     else:
-        fields["data"], fields["data_base64"] = _check_data(raw)
+        data, data_base64 = _check_data(raw)
     if not python_api and _KNOWN_MEMBERS.issuperset(raw):
-        fields["extensions"] = {}  # no extension attributes: nothing to check name by name
+        extensions = {}  # no extension attributes: nothing to check name by name
     else:
-        fields["extensions"] = _check_extensions(raw, python_api=python_api)
-    return fields
+        extensions = _check_extensions(raw, python_api=python_api)
+    # One literal, so the dict is built at its final size.
+    return {
+        "specversion": specversion,
+        "id": event_id,
+        "source": source,
+        "type": event_type,
+        "datacontenttype": datacontenttype,
+        "dataschema": dataschema,
+        "subject": subject,
+        "time": time,
+        "data": data,
+        "data_base64": data_base64,
+        "extensions": extensions,
+    }
 
 
 def _check_data(raw: Mapping[str, Any]) -> tuple[Any, str | None]:

@@ -110,6 +110,28 @@ def parse_binary(ce: Mapping[str, str], content_type: str | None, body: bytes) -
 
     Header values are percent-decoded as the HTTP binding (3.1.3.2) requires.
     """
+    decoded = {
+        name: percent_decoded(name, value) if "%" in value else value for name, value in ce.items()
+    }
+    return binary_event(decoded, content_type, body)
+
+
+def percent_decoded(name: str, value: str) -> str:
+    """A ``ce-*`` header value with its percent-escapes decoded (strict UTF-8)."""
+    try:
+        return unquote(value, errors="strict")
+    except UnicodeDecodeError:
+        raise CloudEventValidationError(
+            f"header ce-{name} is not percent-encoded UTF-8", attribute=name
+        ) from None
+
+
+def binary_event(ce: dict[str, Any], content_type: str | None, body: bytes) -> CloudEvent:
+    """:func:`parse_binary` for decoded header values; fills in ``ce`` and builds on it.
+
+    The endpoint decodes the headers as it scans them, so the dict it passes is the
+    event's raw mapping already: no copy per event.
+    """
     if not _REQUIRED.issubset(ce):
         missing = [name for name in REQUIRED_ATTRIBUTES if name not in ce]
         headers = ", ".join(f"ce-{name}" for name in missing)
@@ -118,19 +140,9 @@ def parse_binary(ce: Mapping[str, str], content_type: str | None, body: bytes) -
             f"ce-source and ce-type, or a structured event as {STRUCTURED_CONTENT_TYPE}",
             attribute=missing[0],
         )
-    raw: dict[str, Any] = {}
-    for name, value in ce.items():
-        if "%" in value:
-            try:
-                value = unquote(value, errors="strict")  # noqa: PLW2901
-            except UnicodeDecodeError:
-                raise CloudEventValidationError(
-                    f"header ce-{name} is not percent-encoded UTF-8", attribute=name
-                ) from None
-        raw[name] = value
-    raw["datacontenttype"] = content_type
-    raw["data"], raw["data_base64"] = decode_data(content_type, body)
-    return event_from_mapping(raw)
+    ce["datacontenttype"] = content_type
+    ce["data"], ce["data_base64"] = decode_data(content_type, body)
+    return event_from_mapping(ce)
 
 
 def _loads(body: bytes) -> Any:
