@@ -7,6 +7,8 @@ peer app or a changed import is caught here rather than at benchmark time.
 
 from __future__ import annotations
 
+import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -14,7 +16,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks import instructions
 from benchmarks.targets import (
+    PEERS_DIR,
+    PYTHON,
     Server,
     Target,
     event_type_of,
@@ -22,6 +27,7 @@ from benchmarks.targets import (
     peer_targets,
     probe,
     probe_verdict,
+    server_env,
     stage_targets,
 )
 
@@ -86,3 +92,49 @@ def test_stage_variants_stop_where_they_say(default_render: Path):
     assert parsed_statuses["valid binary"] == parsed_statuses["valid structured"] == 202
     assert parsed_statuses["binary without id"] == 400, parsed_statuses
     assert parsed_statuses["structured without id"] == 400, parsed_statuses
+
+
+@pytest.mark.parametrize("mode", ["binary", "structured"])
+def test_in_process_driver_serves_every_app_and_fails_on_a_refusal(
+    default_render: Path, mode: str, tmp_path: Path
+):
+    """``peers/drive.py`` (the instruction count's driver) gets 2xx from each app, or fails.
+
+    Without valgrind: this proves the driver runs lifespan and requests the way the count
+    needs, and that it stops with an error when an app refuses the request, so a count can
+    never be taken over refusals.
+    """
+    event_type = event_type_of(default_render)
+    request = instructions.request_file(mode, event_type)
+    apps = [our_target(default_render), *(t for t in peer_targets() if not t.as_shipped)]
+    for target in apps:
+        done = subprocess.run(
+            [str(PYTHON), str(PEERS_DIR / "drive.py"), target.app, str(request), "20"],
+            env=server_env(target),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, (target.name, done.stderr[-1000:])
+    document = json.loads(request.read_text())
+    document["headers"] = [pair for pair in document["headers"] if pair[0] != "ce-id"]
+    if mode == "structured":
+        body = json.loads(document["body"])
+        del body["id"]
+        document["body"] = json.dumps(body)
+        document["headers"] = [
+            [name, str(len(document["body"])) if name == "content-length" else value]
+            for name, value in document["headers"]
+        ]
+    missing_id = tmp_path / "missing-id.json"
+    missing_id.write_text(json.dumps(document))
+    ours = our_target(default_render)
+    done = subprocess.run(
+        [str(PYTHON), str(PEERS_DIR / "drive.py"), ours.app, str(missing_id), "5"],
+        env=server_env(ours),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert "2xx" in done.stderr

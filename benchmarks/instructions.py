@@ -1,0 +1,149 @@
+"""CPU instructions per event spent by each app itself, counted by callgrind.
+
+    .venv/bin/python benchmarks/instructions.py   # renders, counts, writes docs/performance.md
+    .venv/bin/python benchmarks/instructions.py --render benchmarks/.work/render --no-write-docs
+
+requests/s on a shared machine moves by 10-20 % from run to run. An instruction count does
+not: callgrind gives the same figure for the same code and input whatever else the machine
+is doing. Each app (ours and the peers of ``run.py``) is driven in-process by
+``peers/drive.py`` with the benchmark's exact request, with no server and no sockets, so the
+count is the app's own work per event (parsing, checks, dispatch) and leaves out what
+uvicorn costs every app alike. It answers "how much does each app do per event", not
+"how many requests/s": instructions are not time (cache misses and branch mispredictions
+are not counted), and the server's share would shrink every ratio towards 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks import targets as targets_module
+from benchmarks.targets import (
+    PEERS_DIR,
+    PYTHON,
+    REPO_ROOT,
+    WORK_DIR,
+    Target,
+    binary_request,
+    event_data,
+    event_type_of,
+    server_env,
+    structured_request,
+)
+
+DOCS = REPO_ROOT / "docs" / "performance.md"
+BEGIN = "<!-- benchmarks/instructions.py: generated results begin -->"
+END = "<!-- benchmarks/instructions.py: generated results end -->"
+MODES = ("binary", "structured")
+_COLLECTED = re.compile(r"Collected : (\d+)")
+
+
+def request_file(mode: str, event_type: str) -> Path:
+    """The request every app gets, as a server would pass it (lowercase names, Host first)."""
+    data = event_data(1024)
+    if mode == "binary":
+        headers, body = binary_request(event_type, data, event_id="4f1e7c9a-0001")
+    else:
+        headers, body = structured_request(event_type, data, event_id="4f1e7c9a-0001")
+    pairs = [("host", "127.0.0.1:8000"), *headers.items(), ("content-length", str(len(body)))]
+    path = WORK_DIR / f"drive-{mode}.json"
+    path.write_text(json.dumps({"headers": pairs, "body": body.decode()}))
+    return path
+
+
+def instructions(target: Target, request: Path, count: int) -> int:
+    """Instructions callgrind counts for a whole driver run of ``count`` measured events."""
+    command = [
+        "valgrind",
+        "--tool=callgrind",
+        "--callgrind-out-file=/dev/null",
+        str(PYTHON),
+        str(PEERS_DIR / "drive.py"),
+        target.app,
+        str(request),
+        str(count),
+    ]
+    env = server_env(target)
+    env["PYTHONHASHSEED"] = "0"  # the same dict layouts every run: the count repeats exactly
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    found = _COLLECTED.search(done.stderr)
+    if done.returncode != 0 or found is None:
+        raise RuntimeError(f"{target.name}: the driver failed:\n{done.stderr[-2000:]}")
+    return int(found.group(1))
+
+
+def per_event(target: Target, request: Path, count: int) -> float:
+    """Instructions per event: two runs that differ only in the number of measured events."""
+    return (instructions(target, request, count) - instructions(target, request, 0)) / count
+
+
+def markdown(rows: dict[str, dict[str, float]], ours: str, count: int) -> str:
+    lines = [
+        BEGIN,
+        "",
+        f"callgrind, {count:,} events per app and mode after 1,000 warm-up events, "
+        "`PYTHONHASHSEED=0`; in-process, no server (see `benchmarks/instructions.py`).",
+        "",
+        "| app | binary instructions/event | ours vs it | structured instructions/event "
+        "| ours vs it |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for name, counts in rows.items():
+        cells = []
+        for mode in MODES:
+            value = counts[mode]
+            ratio = value / rows[ours][mode]
+            cells += [f"{value:,.0f}", f"{ratio:.2f}x"]
+        label = f"**{name}**" if name == ours else name
+        lines.append(f"| {label} | {' | '.join(cells)} |")
+    lines += ["", END]
+    return "\n".join(lines)
+
+
+def write_docs(block: str) -> None:
+    text = DOCS.read_text()
+    if BEGIN in text and END in text:
+        head, _, rest = text.partition(BEGIN)
+        _, _, tail = rest.partition(END)
+        DOCS.write_text(head + block + tail)
+    else:
+        DOCS.write_text(text.rstrip("\n") + "\n\n" + block + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--render", type=Path, help="use this rendered service, do not render")
+    parser.add_argument("--count", type=int, default=2000, help="measured events per run")
+    parser.add_argument("--write-docs", action=argparse.BooleanOptionalAction, default=True)
+    args = parser.parse_args(argv)
+    if shutil.which("valgrind") is None:
+        parser.error("valgrind is not installed (Debian package valgrind)")
+    WORK_DIR.mkdir(parents=True, exist_ok=True)
+    render = args.render or targets_module.render_default()
+    ours = targets_module.our_target(render)
+    apps = [ours, *(t for t in targets_module.peer_targets() if not t.as_shipped)]
+    event_type = event_type_of(render)
+    requests = {mode: request_file(mode, event_type) for mode in MODES}
+    rows: dict[str, dict[str, float]] = {}
+    for target in apps:
+        rows[target.name] = {mode: per_event(target, requests[mode], args.count) for mode in MODES}
+        figures = ", ".join(f"{mode} {rows[target.name][mode]:,.0f}" for mode in MODES)
+        print(f"{target.name:28s} instructions/event: {figures}", flush=True)
+    block = markdown(rows, ours.name, args.count)
+    print(block)
+    if args.write_docs:
+        write_docs(block)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
