@@ -20,6 +20,7 @@ from urllib.parse import unquote
 import orjson
 
 from .errors import (
+    CloudEventError,
     CloudEventSerializationError,
     CloudEventValidationError,
     UnsupportedContentTypeError,
@@ -36,7 +37,6 @@ from .models import (
 STRUCTURED_CONTENT_TYPE: Final = "application/cloudevents+json"
 BATCH_CONTENT_TYPE: Final = "application/cloudevents-batch+json"
 _CE_PREFIX: Final = "ce-"
-_REQUIRED: Final = frozenset(REQUIRED_ATTRIBUTES)
 
 Headers = Mapping[str, str] | Iterable[tuple[str | bytes, str | bytes]]
 
@@ -132,17 +132,21 @@ def binary_event(ce: dict[str, Any], content_type: str | None, body: bytes) -> C
     The endpoint decodes the headers as it scans them, so the dict it passes is the
     event's raw mapping already: no copy per event.
     """
-    if not _REQUIRED.issubset(ce):
-        missing = [name for name in REQUIRED_ATTRIBUTES if name not in ce]
-        headers = ", ".join(f"ce-{name}" for name in missing)
-        raise CloudEventValidationError(
-            f"binary-mode event is missing header(s) {headers}; send ce-specversion, ce-id, "
-            f"ce-source and ce-type, or a structured event as {STRUCTURED_CONTENT_TYPE}",
-            attribute=missing[0],
-        )
     ce["datacontenttype"] = content_type
-    ce["data"], ce["data_base64"] = decode_data(content_type, body)
-    return event_from_mapping(ce)
+    try:
+        ce["data"], ce["data_base64"] = decode_data(content_type, body)
+        return event_from_mapping(ce)
+    except CloudEventError:
+        # Checked only on failure, where it names every missing header at once.
+        missing = [name for name in REQUIRED_ATTRIBUTES if name not in ce]
+        if not missing:
+            raise
+    headers = ", ".join(f"ce-{name}" for name in missing)
+    raise CloudEventValidationError(
+        f"binary-mode event is missing header(s) {headers}; send ce-specversion, ce-id, "
+        f"ce-source and ce-type, or a structured event as {STRUCTURED_CONTENT_TYPE}",
+        attribute=missing[0],
+    )
 
 
 def _loads(body: bytes) -> Any:
