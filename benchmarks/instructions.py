@@ -55,6 +55,7 @@ def request_file(mode: str, event_type: str) -> Path:
     else:
         headers, body = structured_request(event_type, data, event_id="4f1e7c9a-0001")
     pairs = [("host", "127.0.0.1:8000"), *headers.items(), ("content-length", str(len(body)))]
+    WORK_DIR.mkdir(parents=True, exist_ok=True)
     path = WORK_DIR / f"drive-{mode}.json"
     path.write_text(json.dumps({"headers": pairs, "body": body.decode()}))
     return path
@@ -127,7 +128,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if shutil.which("valgrind") is None:
         parser.error("valgrind is not installed (Debian package valgrind)")
-    WORK_DIR.mkdir(parents=True, exist_ok=True)
     render = args.render or targets_module.render_default()
     ours = targets_module.our_target(render)
     apps = [ours, *(t for t in targets_module.peer_targets() if not t.as_shipped)]

@@ -172,7 +172,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         log("rendering the default service into benchmarks/.work/render")
         render = render_default(committed=args.committed)
-    targets_module.compile_bytecode(render / "src", targets_module.PEERS_DIR)
+    targets_module.compile_bytecode(
+        render / "src", targets_module.PEERS_DIR, targets_module.site_packages()
+    )
     event_type = event_type_of(render)
     ours = our_target(render)
     targets = [ours, *peer_targets()]
