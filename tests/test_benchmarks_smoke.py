@@ -108,13 +108,7 @@ def test_in_process_driver_serves_every_app_and_fails_on_a_refusal(
     request = instructions.request_file(mode, event_type)
     apps = [our_target(default_render), *(t for t in peer_targets() if not t.as_shipped)]
     for target in apps:
-        done = subprocess.run(
-            [str(PYTHON), str(PEERS_DIR / "drive.py"), target.app, str(request), "20"],
-            env=server_env(target),
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        done = _drive(target, request, 20)
         assert done.returncode == 0, (target.name, done.stderr[-1000:])
     document = json.loads(request.read_text())
     document["headers"] = [pair for pair in document["headers"] if pair[0] != "ce-id"]
@@ -128,13 +122,17 @@ def test_in_process_driver_serves_every_app_and_fails_on_a_refusal(
         ]
     missing_id = tmp_path / "missing-id.json"
     missing_id.write_text(json.dumps(document))
-    ours = our_target(default_render)
-    done = subprocess.run(
-        [str(PYTHON), str(PEERS_DIR / "drive.py"), ours.app, str(missing_id), "5"],
-        env=server_env(ours),
+    done = _drive(our_target(default_render), missing_id, 5)
+    assert done.returncode != 0
+    assert "2xx" in done.stderr
+
+
+def _drive(target: Target, request: Path, count: int) -> subprocess.CompletedProcess[str]:
+    """Run ``peers/drive.py`` on ``target`` as the instruction count does, without valgrind."""
+    return subprocess.run(
+        [str(PYTHON), str(PEERS_DIR / "drive.py"), target.app, str(request), str(count)],
+        env=server_env(target),
         capture_output=True,
         text=True,
         check=False,
     )
-    assert done.returncode != 0
-    assert "2xx" in done.stderr

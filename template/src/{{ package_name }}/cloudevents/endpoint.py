@@ -44,7 +44,7 @@ from .parser import (
     percent_decoded,
 )
 from .problem import AsgiHeaders, problem_parts
-from .registry import HandlerRegistry, Registration
+from .registry import HandlerRegistry
 from .serializer import binary_pairs, to_batch
 
 Scope = MutableMapping[str, Any]
@@ -144,29 +144,26 @@ class Deadlines:
 
     async def _sweep(self) -> None:
         loop = asyncio.get_running_loop()
+        busy_at = perf_counter()
         try:
-            await self._sweep_until_idle()
+            while True:
+                await asyncio.sleep(self.tick)
+                now = perf_counter()
+                if not self._running:
+                    # Most events finish within one loop step, so "nothing running" at a
+                    # tick says little: stay up a while instead of being re-created per event.
+                    if now - busy_at >= _SWEEPER_IDLE_SECONDS:
+                        return
+                    continue
+                busy_at = now
+                for task, deadline in list(self._running.items()):
+                    if deadline <= now and task not in self._cancelled:
+                        self._cancelled.add(task)
+                        task.cancel()
         finally:  # idle, cancelled (close() or the loop's shutdown), or discarded with its loop
             sweeper = self._sweeper
             if sweeper is not None and sweeper.get_loop() is loop:
                 self._sweeper = None
-
-    async def _sweep_until_idle(self) -> None:
-        busy_at = perf_counter()
-        while True:
-            await asyncio.sleep(self.tick)
-            now = perf_counter()
-            if not self._running:
-                # Most events finish within one loop step, so "nothing running" at a tick
-                # says little: stay up for a while instead of being re-created per event.
-                if now - busy_at >= _SWEEPER_IDLE_SECONDS:
-                    return
-                continue
-            busy_at = now
-            for task, deadline in list(self._running.items()):
-                if deadline <= now and task not in self._cancelled:
-                    self._cancelled.add(task)
-                    task.cancel()
 
 
 class EventEndpoint:
@@ -381,10 +378,13 @@ class EventEndpoint:
                 attribute="type",
             )
         event_type = registration.event_type
-        if registration.model is None and event.data_base64 is None:
-            data = event.data  # what decode() gives here, without the call
-        else:
-            data = self._decode(registration, event)
+        try:
+            data = registration.decode(event)
+        except CloudEventError as exc:
+            self.metrics.count(event_type, exc.slug)
+            raise
+        except Exception:  # the data model's own code failed, not the event
+            self._failed(registration.name, event_type)
         if self.busy >= self.max_concurrent_handlers:
             self.metrics.count(event_type, OverloadedError.slug)
             raise OverloadedError(
@@ -424,16 +424,6 @@ class EventEndpoint:
             )
         self.metrics.count(event_type, ACCEPTED if reply is None else REPLIED)
         return reply
-
-    def _decode(self, registration: Registration, event: CloudEvent) -> Any:
-        """The handler's ``data`` argument; a 4xx if the data does not fit its model."""
-        try:
-            return registration.decode(event)
-        except CloudEventError as exc:
-            self.metrics.count(registration.event_type, exc.slug)
-            raise
-        except Exception:  # the data model's own code failed, not the event
-            self._failed(registration.name, registration.event_type)
 
     def _failed(self, name: str, event_type: str) -> NoReturn:
         """Log the handler's exception (still in context) and turn it into a 500."""
