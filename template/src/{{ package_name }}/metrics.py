@@ -129,13 +129,25 @@ class EventMetrics:
         key = (event_type, outcome)
         received[key] = received.get(key, 0) + 1
 
-    def observe(self, event_type: str, seconds: float) -> None:
-        """Record one handler run of ``event_type`` that took ``seconds``."""
-        histogram = self._events.latency.get(event_type)
+    def record(self, event_type: str, outcome: str | None, seconds: float) -> None:
+        """One handler run: its ``outcome`` counted (if given) and its duration observed.
+
+        :meth:`count` and :meth:`observe` in one call, as every handled event needs both.
+        """
+        events = self._events
+        if outcome is not None:
+            received = events.received
+            key = (event_type, outcome)
+            received[key] = received.get(key, 0) + 1
+        histogram = events.latency.get(event_type)
         if histogram is None:
-            histogram = self._events.latency[event_type] = _Latency()
+            histogram = events.latency[event_type] = _Latency()
         histogram.counts[bisect_left(LATENCY_BUCKETS, seconds)] += 1
         histogram.total += seconds
+
+    def observe(self, event_type: str, seconds: float) -> None:
+        """Record one handler run of ``event_type`` that took ``seconds``."""
+        self.record(event_type, None, seconds)
 
     def track_in_flight(self, read: Callable[[], float]) -> None:
         """Report in-flight handlers by reading a counter at scrape time (no per-event cost)."""
