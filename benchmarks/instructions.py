@@ -87,7 +87,12 @@ def per_event(target: Target, request: Path, count: int) -> float:
     return (instructions(target, request, count) - instructions(target, request, 0)) / count
 
 
-def markdown(rows: dict[str, dict[str, float]], ours: str, count: int) -> str:
+def markdown(
+    rows: dict[str, dict[str, float]],
+    ours: str,
+    count: int,
+    stages: dict[str, dict[str, float]] | None = None,
+) -> str:
     lines = [
         BEGIN,
         "",
@@ -106,6 +111,17 @@ def markdown(rows: dict[str, dict[str, float]], ours: str, count: int) -> str:
             cells += [f"{value:,.0f}", f"{ratio:.2f}x"]
         label = f"**{name}**" if name == ours else name
         lines.append(f"| {label} | {' | '.join(cells)} |")
+    if stages:
+        lines += [
+            "",
+            "Ours cut short at each stage of its event path (`peers/ours_stages.py`), same driver:",
+            "",
+            "| stage | binary instructions/event | structured instructions/event |",
+            "| --- | ---: | ---: |",
+        ]
+        for name, counts in {**stages, ours: rows[ours]}.items():
+            cells = [f"{counts[mode]:,.0f}" for mode in MODES]
+            lines.append(f"| {name} | {' | '.join(cells)} |")
     lines += ["", END]
     return "\n".join(lines)
 
@@ -134,11 +150,13 @@ def main(argv: list[str] | None = None) -> int:
     event_type = event_type_of(render)
     requests = {mode: request_file(mode, event_type) for mode in MODES}
     rows: dict[str, dict[str, float]] = {}
-    for target in apps:
-        rows[target.name] = {mode: per_event(target, requests[mode], args.count) for mode in MODES}
-        figures = ", ".join(f"{mode} {rows[target.name][mode]:,.0f}" for mode in MODES)
+    stages: dict[str, dict[str, float]] = {}
+    for target in [*apps, *targets_module.stage_targets(render)]:
+        table = stages if target.is_stage else rows
+        table[target.name] = {mode: per_event(target, requests[mode], args.count) for mode in MODES}
+        figures = ", ".join(f"{mode} {table[target.name][mode]:,.0f}" for mode in MODES)
         print(f"{target.name:28s} instructions/event: {figures}", flush=True)
-    block = markdown(rows, ours.name, args.count)
+    block = markdown(rows, ours.name, args.count, stages)
     print(block)
     if args.write_docs:
         write_docs(block)
