@@ -125,29 +125,29 @@ class EventMetrics:
 
     def count(self, event_type: str, outcome: str) -> None:
         """Count one event of ``event_type`` that ended with ``outcome``."""
-        received = self._events.received
-        key = (event_type, outcome)
-        received[key] = received.get(key, 0) + 1
+        self.record(event_type, outcome)
 
-    def record(self, event_type: str, outcome: str | None, seconds: float) -> None:
-        """One handler run: its ``outcome`` counted (if given) and its duration observed.
+    def observe(self, event_type: str, seconds: float) -> None:
+        """Record one handler run of ``event_type`` that took ``seconds``."""
+        self.record(event_type, None, seconds)
 
-        :meth:`count` and :meth:`observe` in one call, as every handled event needs both.
+    def record(self, event_type: str, outcome: str | None, seconds: float | None = None) -> None:
+        """Count ``outcome`` (if given) and observe ``seconds`` (if given) for ``event_type``.
+
+        The one implementation behind :meth:`count` and :meth:`observe`; a handled event
+        needs both, and the endpoint records them in this single call.
         """
         events = self._events
         if outcome is not None:
             received = events.received
             key = (event_type, outcome)
             received[key] = received.get(key, 0) + 1
-        histogram = events.latency.get(event_type)
-        if histogram is None:
-            histogram = events.latency[event_type] = _Latency()
-        histogram.counts[bisect_left(LATENCY_BUCKETS, seconds)] += 1
-        histogram.total += seconds
-
-    def observe(self, event_type: str, seconds: float) -> None:
-        """Record one handler run of ``event_type`` that took ``seconds``."""
-        self.record(event_type, None, seconds)
+        if seconds is not None:
+            histogram = events.latency.get(event_type)
+            if histogram is None:
+                histogram = events.latency[event_type] = _Latency()
+            histogram.counts[bisect_left(LATENCY_BUCKETS, seconds)] += 1
+            histogram.total += seconds
 
     def track_in_flight(self, read: Callable[[], float]) -> None:
         """Report in-flight handlers by reading a counter at scrape time (no per-event cost)."""

@@ -425,9 +425,7 @@ class EventEndpoint:
             ) from None
         except Exception:
             logger.exception("handler %s raised", registration.name)
-            raise HandlerError(
-                f"the handler of {event_type!r} raised an error; the event can be retried"
-            ) from None
+            raise _raised(event_type) from None
         finally:
             if task is not None:
                 self._deadlines.forget(task)
@@ -445,6 +443,9 @@ class EventEndpoint:
         """Log the data model's exception (still in context) and turn it into a 500."""
         logger.exception("the data model of handler %s raised", name)
         self.metrics.count(event_type, HandlerError.slug)
-        raise HandlerError(
-            f"the handler of {event_type!r} raised an error; the event can be retried"
-        ) from None
+        raise _raised(event_type) from None
+
+
+def _raised(event_type: str) -> HandlerError:
+    """The 500 for a handler (or its data model) that raised: Knative retries it."""
+    return HandlerError(f"the handler of {event_type!r} raised an error; the event can be retried")
