@@ -407,7 +407,8 @@ class EventEndpoint:
         outcome: str | None = HandlerError.slug
         try:
             reply = await registration.handler(event, data)
-            # Anything but None or a CloudEvent is the handler's error, refused below.
+            # Anything but None or a CloudEvent is the handler's error, refused below
+            # (after the finally, so the refusal is counted with the latency).
             outcome = (
                 ACCEPTED
                 if reply is None
@@ -432,7 +433,7 @@ class EventEndpoint:
             self.busy -= 1
             current_event.reset(token)
             self.metrics.record(event_type, outcome, perf_counter() - started)
-        if reply is not None and not isinstance(reply, CloudEvent):
+        if outcome == HandlerError.slug:  # it returned, but neither None nor a CloudEvent
             raise HandlerError(
                 f"the handler of {event_type!r} returned {type(reply).__name__}, "
                 "expected a CloudEvent or None"
