@@ -26,6 +26,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks import report
 from benchmarks import targets as targets_module
 from benchmarks.targets import (
     PEERS_DIR,
@@ -45,6 +46,7 @@ BEGIN = "<!-- benchmarks/instructions.py: generated results begin -->"
 END = "<!-- benchmarks/instructions.py: generated results end -->"
 MODES = ("binary", "structured")
 _COLLECTED = re.compile(r"Collected : (\d+)")
+CALLGRIND = ("valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null")
 
 
 def request_file(mode: str, event_type: str) -> Path:
@@ -61,21 +63,27 @@ def request_file(mode: str, event_type: str) -> Path:
     return path
 
 
-def instructions(target: Target, request: Path, count: int) -> int:
-    """Instructions callgrind counts for a whole driver run of ``count`` measured events."""
-    command = [
-        "valgrind",
-        "--tool=callgrind",
-        "--callgrind-out-file=/dev/null",
-        str(PYTHON),
-        str(PEERS_DIR / "drive.py"),
-        target.app,
-        str(request),
-        str(count),
+def in_process_targets(render: Path) -> list[Target]:
+    """Ours and the peers that the driver can run in-process (not the as-shipped servers)."""
+    return [
+        targets_module.our_target(render),
+        *(t for t in targets_module.peer_targets() if not t.as_shipped),
     ]
+
+
+def drive(
+    target: Target, request: Path, count: int, *, wrapper: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
+    """Run ``peers/drive.py`` on ``target`` for ``count`` measured events, under ``wrapper``."""
+    driver = [str(PYTHON), str(PEERS_DIR / "drive.py"), target.app, str(request), str(count)]
     env = server_env(target)
     env["PYTHONHASHSEED"] = "0"  # the same dict layouts every run: the count repeats exactly
-    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    return subprocess.run([*wrapper, *driver], env=env, capture_output=True, text=True, check=False)
+
+
+def instructions(target: Target, request: Path, count: int) -> int:
+    """Instructions callgrind counts for a whole driver run of ``count`` measured events."""
+    done = drive(target, request, count, wrapper=CALLGRIND)
     found = _COLLECTED.search(done.stderr)
     if done.returncode != 0 or found is None:
         raise RuntimeError(f"{target.name}: the driver failed:\n{done.stderr[-2000:]}")
@@ -126,16 +134,6 @@ def markdown(
     return "\n".join(lines)
 
 
-def write_docs(block: str) -> None:
-    text = DOCS.read_text()
-    if BEGIN in text and END in text:
-        head, _, rest = text.partition(BEGIN)
-        _, _, tail = rest.partition(END)
-        DOCS.write_text(head + block + tail)
-    else:
-        DOCS.write_text(text.rstrip("\n") + "\n\n" + block + "\n")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--render", type=Path, help="use this rendered service, do not render")
@@ -145,8 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("valgrind") is None:
         parser.error("valgrind is not installed (Debian package valgrind)")
     render = args.render or targets_module.render_default()
-    ours = targets_module.our_target(render)
-    apps = [ours, *(t for t in targets_module.peer_targets() if not t.as_shipped)]
+    apps = in_process_targets(render)
+    ours = apps[0]
     event_type = event_type_of(render)
     requests = {mode: request_file(mode, event_type) for mode in MODES}
     rows: dict[str, dict[str, float]] = {}
@@ -159,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     block = markdown(rows, ours.name, args.count, stages)
     print(block)
     if args.write_docs:
-        write_docs(block)
+        report.write_docs(DOCS, block, begin=BEGIN, end=END)
     return 0
 
 

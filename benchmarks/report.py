@@ -317,12 +317,18 @@ def stage_breakdown(results: dict[str, Any], summary: dict[str, Any]) -> list[st
     return lines
 
 
-def write_docs(path: Path, block: str, skeleton: str) -> None:
-    """Replace the generated block in ``path`` (creating it from ``skeleton`` if missing)."""
+def write_docs(
+    path: Path, block: str, skeleton: str = "", *, begin: str = BEGIN, end: str = END
+) -> None:
+    """Replace the block between ``begin`` and ``end`` in ``path``, or append it.
+
+    ``path`` is created from ``skeleton`` if missing. The markers default to this
+    module's; ``instructions.py`` passes its own for its table on the same page.
+    """
     text = path.read_text() if path.exists() else skeleton
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        _, tail = rest.split(END, 1)
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        _, tail = rest.split(end, 1)
         text = head + block + tail
     else:
         text = text.rstrip("\n") + "\n\n" + block + "\n"

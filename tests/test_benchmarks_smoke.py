@@ -8,7 +8,6 @@ peer app or a changed import is caught here rather than at benchmark time.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -18,8 +17,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import instructions
 from benchmarks.targets import (
-    PEERS_DIR,
-    PYTHON,
     Server,
     Target,
     event_type_of,
@@ -27,7 +24,6 @@ from benchmarks.targets import (
     peer_targets,
     probe,
     probe_verdict,
-    server_env,
     stage_targets,
 )
 
@@ -106,9 +102,8 @@ def test_in_process_driver_serves_every_app_and_fails_on_a_refusal(
     """
     event_type = event_type_of(default_render)
     request = instructions.request_file(mode, event_type)
-    apps = [our_target(default_render), *(t for t in peer_targets() if not t.as_shipped)]
-    for target in apps:
-        done = _drive(target, request, 20)
+    for target in instructions.in_process_targets(default_render):
+        done = instructions.drive(target, request, 20)
         assert done.returncode == 0, (target.name, done.stderr[-1000:])
     document = json.loads(request.read_text())
     document["headers"] = [pair for pair in document["headers"] if pair[0] != "ce-id"]
@@ -122,17 +117,6 @@ def test_in_process_driver_serves_every_app_and_fails_on_a_refusal(
         ]
     missing_id = tmp_path / "missing-id.json"
     missing_id.write_text(json.dumps(document))
-    done = _drive(our_target(default_render), missing_id, 5)
+    done = instructions.drive(our_target(default_render), missing_id, 5)
     assert done.returncode != 0
     assert "2xx" in done.stderr
-
-
-def _drive(target: Target, request: Path, count: int) -> subprocess.CompletedProcess[str]:
-    """Run ``peers/drive.py`` on ``target`` as the instruction count does, without valgrind."""
-    return subprocess.run(
-        [str(PYTHON), str(PEERS_DIR / "drive.py"), target.app, str(request), str(count)],
-        env=server_env(target),
-        capture_output=True,
-        text=True,
-        check=False,
-    )

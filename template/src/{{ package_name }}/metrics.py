@@ -127,15 +127,11 @@ class EventMetrics:
         """Count one event of ``event_type`` that ended with ``outcome``."""
         self.record(event_type, outcome)
 
-    def observe(self, event_type: str, seconds: float) -> None:
-        """Record one handler run of ``event_type`` that took ``seconds``."""
-        self.record(event_type, None, seconds)
-
     def record(self, event_type: str, outcome: str | None, seconds: float | None = None) -> None:
         """Count ``outcome`` (if given) and observe ``seconds`` (if given) for ``event_type``.
 
-        The one implementation behind :meth:`count` and :meth:`observe`; a handled event
-        needs both, and the endpoint records them in this single call.
+        A handled event needs both, and the endpoint records them in this single call;
+        :meth:`count` is the outcome alone, and a run cancelled from outside passes ``None``.
         """
         events = self._events
         if outcome is not None:
