@@ -64,7 +64,7 @@ def request_file(mode: str, event_type: str) -> Path:
 
 
 def in_process_targets(render: Path) -> list[Target]:
-    """Ours and the peers that the driver can run in-process (not the as-shipped servers)."""
+    """Ours (first: ``main`` reads it from there), then the peers the driver can run in-process."""
     return [
         targets_module.our_target(render),
         *(t for t in targets_module.peer_targets() if not t.as_shipped),
