@@ -3,14 +3,15 @@
     .venv/bin/python benchmarks/instructions.py   # renders, counts, writes docs/performance.md
     .venv/bin/python benchmarks/instructions.py --render benchmarks/.work/render --no-write-docs
 
-requests/s on a shared machine moves by 10-20 % from run to run. An instruction count does
-not: callgrind gives the same figure for the same code and input whatever else the machine
-is doing. Each app (ours and the peers of ``run.py``) is driven in-process by
-``peers/drive.py`` with the benchmark's exact request, with no server and no sockets, so the
-count is the app's own work per event (parsing, checks, dispatch) and leaves out what
-uvicorn costs every app alike. It answers "how much does each app do per event", not
-"how many requests/s": instructions are not time (cache misses and branch mispredictions
-are not counted), and the server's share would shrink every ratio towards 1.
+requests/s on a shared machine moves by 10-20 % from run to run. An instruction count
+barely does: callgrind gives the same figure for the same code and input, within about
+0.3 % (object addresses differ between runs), whatever else the machine is doing. Each
+app (ours and the peers of ``run.py``) is driven in-process by ``peers/drive.py`` with
+the benchmark's exact request, with no server and no sockets, so the count is the app's
+own work per event (parsing, checks, dispatch) and leaves out what uvicorn costs every
+app alike. It answers "how much does each app do per event", not "how many requests/s":
+instructions are not time (cache misses and branch mispredictions are not counted), and
+the server's share would shrink every ratio towards 1.
 """
 
 from __future__ import annotations
