@@ -20,7 +20,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from time import perf_counter
-from typing import Any, Final, NoReturn
+from typing import Any, Final
 
 from ..logs import current_event
 from ..metrics import INVALID_TYPE, UNHANDLED_TYPE, EventMetrics
@@ -390,7 +390,9 @@ class EventEndpoint:
             self.metrics.count(event_type, exc.slug)
             raise
         except Exception:  # the data model's own code failed, not the event
-            self._failed(registration.name, event_type)
+            logger.exception("the data model of handler %s raised", registration.name)
+            self.metrics.count(event_type, HandlerError.slug)
+            raise _raised(event_type) from None
         if self.busy >= self.max_concurrent_handlers:
             self.metrics.count(event_type, OverloadedError.slug)
             raise OverloadedError(
@@ -439,12 +441,6 @@ class EventEndpoint:
                 "expected a CloudEvent or None"
             )
         return reply
-
-    def _failed(self, name: str, event_type: str) -> NoReturn:
-        """Log the data model's exception (still in context) and turn it into a 500."""
-        logger.exception("the data model of handler %s raised", name)
-        self.metrics.count(event_type, HandlerError.slug)
-        raise _raised(event_type) from None
 
 
 def _raised(event_type: str) -> HandlerError:
