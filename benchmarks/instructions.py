@@ -100,7 +100,7 @@ def markdown(
     rows: dict[str, dict[str, float]],
     ours: str,
     count: int,
-    stages: dict[str, dict[str, float]] | None = None,
+    stages: dict[str, dict[str, float]],
 ) -> str:
     lines = [
         BEGIN,
@@ -120,17 +120,16 @@ def markdown(
             cells += [f"{value:,.0f}", f"{ratio:.2f}x"]
         label = f"**{name}**" if name == ours else name
         lines.append(f"| {label} | {' | '.join(cells)} |")
-    if stages:
-        lines += [
-            "",
-            "Ours cut short at each stage of its event path (`peers/ours_stages.py`), same driver:",
-            "",
-            "| stage | binary instructions/event | structured instructions/event |",
-            "| --- | ---: | ---: |",
-        ]
-        for name, counts in {**stages, ours: rows[ours]}.items():
-            cells = [f"{counts[mode]:,.0f}" for mode in MODES]
-            lines.append(f"| {name} | {' | '.join(cells)} |")
+    lines += [
+        "",
+        "Ours cut short at each stage of its event path (`peers/ours_stages.py`), same driver:",
+        "",
+        "| stage | binary instructions/event | structured instructions/event |",
+        "| --- | ---: | ---: |",
+    ]
+    for name, counts in {**stages, ours: rows[ours]}.items():
+        cells = [f"{counts[mode]:,.0f}" for mode in MODES]
+        lines.append(f"| {name} | {' | '.join(cells)} |")
     lines += ["", END]
     return "\n".join(lines)
 
