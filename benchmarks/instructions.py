@@ -30,9 +30,10 @@ if __package__ in (None, ""):
 from benchmarks import report
 from benchmarks import targets as targets_module
 from benchmarks.targets import (
+    DOCS,
+    MODES,
     PEERS_DIR,
     PYTHON,
-    REPO_ROOT,
     WORK_DIR,
     Target,
     binary_request,
@@ -42,10 +43,8 @@ from benchmarks.targets import (
     structured_request,
 )
 
-DOCS = REPO_ROOT / "docs" / "performance.md"
 BEGIN = "<!-- benchmarks/instructions.py: generated results begin -->"
 END = "<!-- benchmarks/instructions.py: generated results end -->"
-MODES = ("binary", "structured")
 _COLLECTED = re.compile(r"Collected : (\d+)")
 CALLGRIND = ("valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null")
 

@@ -17,9 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import targets
-from benchmarks.targets import WORK_DIR, binary_request, event_data, structured_request
+from benchmarks.targets import MODES, WORK_DIR, binary_request, event_data, structured_request
 
-MODES = ("binary", "structured")
 _ID_SLOT = "@@ID@@"
 
 _LUA = r"""

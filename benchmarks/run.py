@@ -28,8 +28,10 @@ if __package__ in (None, ""):
 
 from benchmarks import measure, report
 from benchmarks import targets as targets_module
-from benchmarks.loadgen import MODES, lua_script, run_wrk
+from benchmarks.loadgen import lua_script, run_wrk
 from benchmarks.targets import (
+    DOCS,
+    MODES,
     REPO_ROOT,
     WORK_DIR,
     Server,
@@ -43,7 +45,6 @@ from benchmarks.targets import (
     stage_targets,
 )
 
-DOCS = REPO_ROOT / "docs" / "performance.md"
 SKELETON = """# Performance
 
 How fast the rendered service's event path is next to what Knative users would

@@ -25,6 +25,8 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
 PEERS_DIR = BENCH_DIR / "peers"
 WORK_DIR = BENCH_DIR / ".work"
+DOCS = REPO_ROOT / "docs" / "performance.md"  # run.py and instructions.py each fill a block
+MODES = ("binary", "structured")  # the two ways an event travels over HTTP
 _VENV_PYTHON = REPO_ROOT / ".venv" / "bin" / "python"
 PYTHON = Path(
     os.environ.get("BENCH_PYTHON") or (_VENV_PYTHON if _VENV_PYTHON.exists() else sys.executable)
