@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import instructions
 from benchmarks.targets import (
+    MODES,
     Server,
     Target,
     event_type_of,
@@ -90,7 +91,7 @@ def test_stage_variants_stop_where_they_say(default_render: Path):
     assert parsed_statuses["structured without id"] == 400, parsed_statuses
 
 
-@pytest.mark.parametrize("mode", ["binary", "structured"])
+@pytest.mark.parametrize("mode", MODES)
 def test_in_process_driver_serves_every_app_and_fails_on_a_refusal(
     default_render: Path, mode: str, tmp_path: Path
 ):
