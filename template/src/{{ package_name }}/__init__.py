@@ -1,1 +1,0 @@
-"""A Knative service that receives CloudEvents with FastAPI (see ``main.py``)."""
