@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,25 +37,25 @@ def crds_dir() -> Iterator[Path]:
 
 
 # ---------------------------------------------------------------------------
-# The rendered project's validator, used in-process as the one implementation of the
-# admission rules and CRD schema checks (tests/test_deployments.py and friends).
+# The validator of the knative-manifests package (packages/knative-manifests), imported
+# directly: the one implementation of the admission rules and CRD schema checks that
+# tests/test_deployments.py and friends apply to every render.
 # ---------------------------------------------------------------------------
-VALIDATOR_SERVICE = "kvalidator"
 
 
 class _Validator(SimpleNamespace):
-    """The rendered validator's entry points; a short repr keeps failure reports readable."""
+    """The validator's entry points; a short repr keeps failure reports readable."""
 
     def __repr__(self) -> str:
-        return f"<knative validator from {self.root}>"
+        return "<knative_manifests validator>"
 
 
 def _share_schema_validators(validate: Any) -> None:
     """Let every ``validate_tree`` call reuse one parsed CRD index per CRD directory.
 
     ``validate_tree`` builds a ``SchemaValidator`` per call, and parsing the pinned CRDs
-    (about a second) would dominate a suite that validates a hundred renders. The checks
-    themselves are unchanged: the same class, built once per directory instead of per call.
+    would dominate a suite that validates a hundred renders. The checks themselves are
+    unchanged: the same class, built once per directory instead of per call.
     """
     original = validate.SchemaValidator
     shared: dict[tuple[str, tuple[Any, ...]], Any] = {}
@@ -72,41 +70,27 @@ def _share_schema_validators(validate: Any) -> None:
 
 
 @pytest.fixture(scope="session")
-def knative_validator(renderer: Renderer) -> SimpleNamespace:
-    """``validate_tree``, ``RULES``, ``SchemaValidator``... imported from one render.
+def knative_validator(default_render: Path) -> Iterator[SimpleNamespace]:
+    """``validate_tree``, ``RULES``, ``SchemaValidator``... of ``knative_manifests``.
 
-    Every render's ``<package>.knative`` is the same code under another package name, so
-    one render (service_name=kvalidator) provides the implementation for all of them.
+    ``root`` is the default render: the documents the end-to-end checks mutate.
     """
-    root = renderer.render({"service_name": VALIDATOR_SERVICE})
-    package = root / "src" / VALIDATOR_SERVICE / "knative"
-    missing = [
-        m
-        for m in ("validate.py", "rules.py", "schemas.py", "constants.py")
-        if not (package / m).is_file()
-    ]
-    assert not missing, f"the rendered project lacks {missing} in {package}"
-    src = str(root / "src")
-    if src not in sys.path:
-        sys.path.insert(0, src)
-    name = f"{VALIDATOR_SERVICE}.knative"
-    validate = importlib.import_module(f"{name}.validate")
-    rules = importlib.import_module(f"{name}.rules")
-    schemas = importlib.import_module(f"{name}.schemas")
-    constants = importlib.import_module(f"{name}.constants")
-    argo = importlib.import_module(f"{name}.argo")
+    from knative_manifests import argo, constants, rules, schemas, validate
+
+    original = validate.SchemaValidator
     _share_schema_validators(validate)
-    return _Validator(
-        root=root,
+    yield _Validator(
+        root=default_render,
         validate_tree=validate.validate_tree,
         Report=validate.Report,
         RULES=rules.RULES,
         check_documents=rules.check_documents,
-        SchemaValidator=schemas.SchemaValidator,
+        SchemaValidator=original,
         constants=constants,
         generate_applications=argo.generate_applications,
         modules={"validate": validate, "rules": rules, "schemas": schemas, "argo": argo},
     )
+    validate.SchemaValidator = original
 
 
 # ---------------------------------------------------------------------------

@@ -267,13 +267,13 @@ END_TO_END, DOCUMENTS_ONLY = "validate_tree", "check_documents"
 
 
 def _rule_mutations(kv: SimpleNamespace) -> tuple[dict[str, Any], Any]:
-    """The rendered project's own mutation table (one per rule) and its document world.
+    """The knative-manifests package's mutation table (one per rule) and its document world.
 
-    The rendered tests (tests/unit/knative/test_knative_rules.py) keep one mutation per
-    rule; reusing them here keeps a single table, applied this time to documents written
-    to disk and checked through kustomize and ``validate_tree``.
+    Its tests (packages/knative-manifests/tests/unit/test_knative_rules.py) keep one mutation
+    per rule; reusing them here keeps a single table, applied this time to a render's
+    documents written to disk and checked through kustomize and ``validate_tree``.
     """
-    tests_dir = kv.root / "tests" / "unit" / "knative"
+    tests_dir = REPO_ROOT / "packages" / "knative-manifests" / "tests" / "unit"
     assert (tests_dir / "test_knative_rules.py").is_file(), f"no rule mutations in {tests_dir}"
     if str(tests_dir) not in sys.path:
         sys.path.insert(0, str(tests_dir))

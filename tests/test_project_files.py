@@ -352,7 +352,7 @@ def test_makefile_targets_run_the_project_commands(renderer: Renderer, tmp_path:
     ]
     assert make_dry(root, "typecheck").strip() == "uv run mypy"
     assert f"uvicorn {pkg}.main:app --reload" in make_dry(root, "run")
-    assert make_dry(root, "validate").strip() == f"uv run python -m {pkg}.knative validate"
+    assert make_dry(root, "validate").strip() == "uv run knative-manifests validate"
     assert make_dry(root, "crds").strip() == "scripts/fetch-crds.sh .crds"
     assert "docker build -t ghcr.io/example/hello-events:" in make_dry(root, "image")
     # With fetched CRDs, validate checks against them.
@@ -453,7 +453,7 @@ def test_canary_targets_only_with_canary(renderer: Renderer) -> None:
     root = renderer.render(KAFKA_HPA_CANARY)
     pkg = package_of(KAFKA_HPA_CANARY)
     assert canary_targets <= make_targets(root)
-    traffic = f"uv run python -m {pkg}.knative traffic"
+    traffic = "uv run knative-manifests traffic"
     start = make_dry(root, "canary-start", "IMAGE=registry.example.com/shop/order-stream:abc")
     assert (
         f"{traffic} start --env prod --image registry.example.com/shop/order-stream:abc"
@@ -541,7 +541,7 @@ def test_ci_workflow_has_every_job(renderer: Renderer, answers: dict[str, Any]) 
     assert "python3 scripts/check_conflicts.py" in run_text(jobs["conflicts"])
     validate = run_text(jobs["validate"])
     assert "scripts/fetch-crds.sh .crds" in validate
-    assert f"uv run python -m {pkg}.knative validate --crds .crds" in validate
+    assert "uv run knative-manifests validate --crds .crds" in validate
 
 
 @pytest.mark.parametrize(
@@ -810,9 +810,8 @@ def test_fetch_crds_downloads_every_file_into_the_cache(
     for rel in fetched:
         assert (work / ".crds" / rel).read_bytes() == (crds_dir / rel).read_bytes()
     # The cache is what the project's validate command reads.
-    module = f"{package_of(DEFAULTS)}.knative"
     validated = subprocess.run(
-        [sys.executable, "-m", module, "validate", "--crds", str(work / ".crds")],
+        [sys.executable, "-m", "knative_manifests", "validate", "--crds", str(work / ".crds")],
         cwd=root,
         env={**os.environ, "PYTHONPATH": str(root / "src"), "PYTHONDONTWRITEBYTECODE": "1"},
         capture_output=True,
@@ -888,7 +887,6 @@ def test_gitignore_hides_caches_but_never_conflict_leftovers(
 
 def test_readme_first_screen_covers_run_test_deploy_canary_update(renderer: Renderer) -> None:
     root = renderer.render(DEFAULTS)
-    pkg = package_of(DEFAULTS)
     text = (root / "README.md").read_text(encoding="utf-8")
     first_screen = "\n".join(text.splitlines()[:60])
     for needle in (
@@ -896,7 +894,7 @@ def test_readme_first_screen_covers_run_test_deploy_canary_update(renderer: Rend
         "make test",
         "kubectl apply -k deployments/knative/overlays/",
         "deployments/argocd",
-        f"python -m {pkg}.knative traffic",
+        "knative-manifests traffic",
         "copier update --defaults",
     ):
         assert needle in first_screen, needle
@@ -948,7 +946,6 @@ README_EXAMPLES = """
 import asyncio, inspect
 from {pkg}.handlers import registry
 from {pkg}.handlers import orders
-from {pkg}.cloudevents.models import CloudEvent
 from {pkg} import readme_emit
 
 registration = registry.get("com.example.order.created")

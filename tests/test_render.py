@@ -55,11 +55,10 @@ ALWAYS = (
     "src/{pkg}/__init__.py",
     "src/{pkg}/main.py",
     "src/{pkg}/settings.py",
-    "src/{pkg}/cloudevents/models.py",
-    "src/{pkg}/knative/__main__.py",
-    "src/{pkg}/knative/constants.py",
-    "src/{pkg}/knative/traffic.py",
-    "src/{pkg}/knative/validate.py",
+    "src/{pkg}/handlers/__init__.py",
+    "src/{pkg}/handlers/events.py",
+    "tests/test_handlers.py",
+    "tests/test_manifests.py",
     "deployments/knative/base/kustomization.yaml",
     "deployments/knative/base/service.yaml",
 )
@@ -181,21 +180,20 @@ def test_defaults_render_all_environments_istio_eventing_and_argocd(renderer: Re
 def test_service_manager_off_renders_none_of_its_files(renderer: Renderer) -> None:
     root = renderer.render(DEFAULTS)
     files = files_of(root)
-    assert "src/hello_events/knative/service_manager.py" not in files
     assert "src/hello_events/handlers/builds.py" not in files
+    assert "tests/test_builds.py" not in files
     assert not any("service-manager" in f for f in files)
-    assert "lightkube" not in (root / "pyproject.toml").read_text(encoding="utf-8")
+    assert "service-manager" not in (root / "pyproject.toml").read_text(encoding="utf-8")
 
 
 def test_service_manager_on_renders_its_module_handlers_and_rbac(renderer: Renderer) -> None:
     root = renderer.render(SERVICE_MANAGER)
     pkg = package_of(SERVICE_MANAGER)
-    assert (root / f"src/{pkg}/knative/service_manager.py").is_file()
     assert (root / f"src/{pkg}/handlers/builds.py").is_file()
+    assert (root / "tests/test_builds.py").is_file()
     assert {"Role", "RoleBinding"} <= kinds_in(root)
     pyproject = (root / "pyproject.toml").read_text(encoding="utf-8")
-    assert '"lightkube>=' in pyproject
-    assert '"kmock>=' in pyproject
+    assert '"knative-events[service-manager]==' in pyproject
 
 
 def test_minimal_render_has_one_overlay_and_no_optional_parts(renderer: Renderer) -> None:

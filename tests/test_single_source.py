@@ -1,13 +1,15 @@
 """One source of truth per repository, and the two agree.
 
-The template keeps its limits and defaults in copier.yml (questions, validators); a rendered
-service keeps them in ``src/<package>/knative/constants.py``. These tests read both and
-prove they say the same: copier.yml's validators are evaluated in-process at the edges of
-each range the constants give (so a limit changed in one place only fails here), and each
-question's default equals the constant that names it.
+Knative's limits, annotation keys and the Knative version are defined once, in
+``knative_manifests.constants`` (packages/knative-manifests). copier.yml must repeat the
+limits in its validators (Copier cannot import Python without --trust): these tests
+evaluate each validator in-process at the edges of each range the constants give, so a
+limit changed in one place only fails here. The question defaults live in copier.yml
+alone; a rendered service bakes its answers, never the template's defaults.
 
-The rendered project's requirements (runtime and dev) must be satisfied by the shared
-environment the template's tests run rendered projects in.
+The packages are released with the template: one version for the three of them, and the
+version a render pins. The rendered project's requirements (runtime and dev) must be
+satisfied by the shared environment the template's tests run rendered projects in.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from __future__ import annotations
 import importlib.metadata as metadata
 import tomllib
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -27,13 +28,15 @@ from answers import (
     validator_message,
 )
 from packaging.requirements import Requirement
-from renderer import Renderer
+from renderer import REPO_ROOT, Renderer
 
 
 @pytest.fixture(scope="module")
-def c(knative_validator: SimpleNamespace) -> Any:
-    """The rendered ``knative/constants.py``."""
-    return knative_validator.constants
+def c() -> Any:
+    """``knative_manifests.constants``: the one definition of the limits."""
+    from knative_manifests import constants
+
+    return constants
 
 
 def accepted(name: str, value: Any, **context: Any) -> bool:
@@ -140,46 +143,15 @@ def test_choices_agree(c: Any) -> None:
     assert set(choice_values("kafka_initial_offset")) == set(c.KAFKA_INITIAL_OFFSETS)
 
 
-def test_defaults_agree(c: Any) -> None:
-    d = default_context()
-    assert d["port"] == c.DEFAULT_PORT
-    assert d["autoscaling_class"] == c.DEFAULT_AUTOSCALING_CLASS
-    assert d["autoscaling_metric"] == c.DEFAULT_AUTOSCALING_METRIC
-    assert d["autoscaling_target"] == c.DEFAULT_AUTOSCALING_TARGET
-    assert d["min_scale"] == c.DEFAULT_MIN_SCALE
-    assert d["max_scale"] == c.DEFAULT_MAX_SCALE
-    assert d["scale_down_delay"] == c.DEFAULT_SCALE_DOWN_DELAY
-    assert d["container_concurrency"] == c.DEFAULT_CONTAINER_CONCURRENCY
-    assert d["timeout_seconds"] == c.DEFAULT_TIMEOUT_SECONDS
-    assert d["cpu_request"] == c.DEFAULT_CPU_REQUEST
-    assert d["cpu_limit"] == c.DEFAULT_CPU_LIMIT
-    assert d["memory_request"] == c.DEFAULT_MEMORY_REQUEST
-    assert d["memory_limit"] == c.DEFAULT_MEMORY_LIMIT
-    assert d["canary_percent"] == c.DEFAULT_CANARY_PERCENT
-    assert d["istio"] == c.DEFAULT_ISTIO_SIDECAR
-    assert d["istio_mtls_mode"] == c.DEFAULT_ISTIO_MTLS_MODE
-    assert tuple(d["environments"]) == tuple(c.DEFAULT_ENVIRONMENTS)
-    assert d["broker_class"] == c.DEFAULT_BROKER_CLASS
-    assert d["broker_name"] == c.DEFAULT_BROKER_NAME
-    assert d["delivery_retry"] == c.DEFAULT_DELIVERY_RETRY
-    assert d["delivery_backoff_policy"] == c.DEFAULT_DELIVERY_BACKOFF_POLICY
-    assert d["delivery_backoff_delay"] == c.DEFAULT_DELIVERY_BACKOFF_DELAY
-    assert d["rabbitmq_parallelism"] == c.DEFAULT_RABBITMQ_PARALLELISM
-    assert d["rabbitmq_cluster"] == c.DEFAULT_RABBITMQ_CLUSTER
-    assert d["kafka_initial_offset"] == c.DEFAULT_KAFKA_INITIAL_OFFSET
-    assert d["kafka_bootstrap_servers"] == c.DEFAULT_KAFKA_BOOTSTRAP_SERVERS
-
-
 @pytest.mark.parametrize("cls", ["kpa", "hpa"])
-def test_class_dependent_defaults_agree(cls: str, c: Any) -> None:
-    """The defaults that follow the autoscaling class and metric match the constant tables."""
+def test_class_dependent_defaults_are_valid_for_their_class(cls: str, c: Any) -> None:
+    """The defaults that follow the autoscaling class and metric pass their own validators."""
     d = default_context({"autoscaling_class": cls})
-    assert d["min_scale"] == c.DEFAULT_MIN_SCALE_FOR_CLASS[cls]
     assert d["autoscaling_metric"] in c.METRICS_FOR_CLASS[cls]
     for metric in c.METRICS_FOR_CLASS[cls]:
         d = default_context({"autoscaling_class": cls, "autoscaling_metric": metric})
-        assert d["autoscaling_target"] == c.DEFAULT_TARGET_FOR_METRIC[metric], metric
         assert accepted("autoscaling_target", d["autoscaling_target"], **d)
+        assert accepted("min_scale", d["min_scale"], **d)
 
 
 def test_defaults_pass_their_own_validators() -> None:
@@ -231,3 +203,34 @@ def test_rendered_requirements_are_installed(data: dict[str, Any], renderer: Ren
     seen: set[str] = set()
     problems = [p for r in requirements for p in _unsatisfied(Requirement(r), seen)]
     assert not problems, "\n".join(problems)
+
+
+# ---------------------------------------------------------------------------
+# One version: the template, its two packages, and what a render pins
+# ---------------------------------------------------------------------------
+def _version(pyproject: Path) -> str:
+    return str(tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["version"])
+
+
+def test_template_and_packages_share_one_version() -> None:
+    template = _version(REPO_ROOT / "pyproject.toml")
+    packages = {
+        p.parent.name: _version(p) for p in (REPO_ROOT / "packages").glob("*/pyproject.toml")
+    }
+    assert set(packages) == {"knative-events", "knative-manifests"}
+    assert set(packages.values()) == {template}, packages
+    assert default_context()["packages_version"] == template
+
+
+def test_a_render_pins_the_released_packages(renderer: Renderer) -> None:
+    pyproject = tomllib.loads((renderer.render({}) / "pyproject.toml").read_text(encoding="utf-8"))
+    version = _version(REPO_ROOT / "pyproject.toml")
+    pins = [*pyproject["project"]["dependencies"], *pyproject["dependency-groups"]["dev"]]
+    assert f"knative-events=={version}" in pins
+    assert f"knative-manifests[validate]=={version}" in pins
+    # Rendered from a local checkout: uv takes the packages from that checkout.
+    sources = pyproject["tool"]["uv"]["sources"]
+    for name in ("knative-events", "knative-manifests"):
+        source = Path(sources[name]["path"])
+        assert source == renderer.template.resolve() / "packages" / name
+        assert _version(source / "pyproject.toml") == version
