@@ -26,7 +26,7 @@ import pytest
 import yaml
 from answers import answer_set_id, answers, pairwise_answer_sets, recorded_mismatches
 from hypothesis import HealthCheck, example, given, settings
-from renderer import Renderer
+from renderer import REPO_ROOT, Renderer
 
 OVERLAYS = Path("deployments/knative/overlays")
 ARGOCD = Path("deployments/argocd")

@@ -451,7 +451,6 @@ def test_canary_targets_only_with_canary(renderer: Renderer) -> None:
     }
     assert make_targets(renderer.render(DEFAULTS)).isdisjoint(canary_targets)
     root = renderer.render(KAFKA_HPA_CANARY)
-    pkg = package_of(KAFKA_HPA_CANARY)
     assert canary_targets <= make_targets(root)
     traffic = "uv run knative-manifests traffic"
     start = make_dry(root, "canary-start", "IMAGE=registry.example.com/shop/order-stream:abc")
@@ -514,7 +513,6 @@ def run_text(job: dict[str, Any]) -> str:
 def test_ci_workflow_has_every_job(renderer: Renderer, answers: dict[str, Any]) -> None:
     root = renderer.render(answers)
     flow = workflow(root)
-    pkg = package_of(answers)
     python_version = answer(answers, "python_version")
     # YAML 1.1 reads the key `on` as True.
     triggers = flow.get("on", flow.get(True))
