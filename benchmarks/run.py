@@ -174,7 +174,10 @@ def main(argv: list[str] | None = None) -> int:
         log("rendering the default service into benchmarks/.work/render")
         render = render_default(committed=args.committed)
     targets_module.compile_bytecode(
-        render / "src", targets_module.PEERS_DIR, targets_module.site_packages()
+        render / "src",
+        *targets_module.PACKAGE_SOURCES,
+        targets_module.PEERS_DIR,
+        targets_module.site_packages(),
     )
     event_type = event_type_of(render)
     ours = our_target(render)

@@ -1,9 +1,10 @@
 """Service manager: parallel resource creation against a sequential baseline.
 
 Renders the service with ``service_manager=true`` (this working tree, uncommitted edits
-included), starts the rendered tests' Kubernetes API emulator (kmock over real HTTP, the
-real lightkube client) with a fixed latency per request, and creates the same number of
-managed services twice in one run:
+included) for its ``ManagerDefaults``, starts the Kubernetes API emulator of the
+knative-events package's tests (kmock over real HTTP, the real lightkube client) with a
+fixed latency per request, and creates the same number of managed services twice in one
+run with ``knative_events.service_manager``:
 
 * parallel: ServiceAccount + ConfigMap together, then Service + Trigger together (the
   manager's normal path);
@@ -38,6 +39,7 @@ from types import ModuleType
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+EMULATOR = REPO_ROOT / "packages/knative-events/tests/integration/kube/kube_support.py"
 TARGET_SPEEDUP = 1.8
 
 
@@ -57,8 +59,8 @@ def render(dest: Path) -> Path:
     return dest
 
 
-def load_render(root: Path) -> tuple[ModuleType, ModuleType]:
-    """The rendered ``service_manager`` module and the tests' emulator module."""
+def load_render(root: Path) -> tuple[ModuleType, ModuleType, Any]:
+    """The service manager module, the emulator module and the render's ManagerDefaults."""
     answers = (root / ".copier-answers.yml").read_text(encoding="utf-8")
     service = next(
         line.split(":", 1)[1].strip()
@@ -67,15 +69,15 @@ def load_render(root: Path) -> tuple[ModuleType, ModuleType]:
     )
     package = service.replace("-", "_")
     sys.path.insert(0, str(root / "src"))
-    manager_module = importlib.import_module(f"{package}.knative.service_manager")
-    support = root / "tests/integration/kube/kube_support.py"
-    spec = importlib.util.spec_from_file_location("kube_support", support)
+    manager_module = importlib.import_module("knative_events.service_manager")
+    defaults = importlib.import_module(f"{package}.handlers.builds").DEFAULTS
+    spec = importlib.util.spec_from_file_location("kube_support", EMULATOR)
     if spec is None or spec.loader is None:
-        raise SystemExit(f"cannot load the emulator from {support}")
+        raise SystemExit(f"cannot load the emulator from {EMULATOR}")
     emulator_module = importlib.util.module_from_spec(spec)
     sys.modules["kube_support"] = emulator_module
     spec.loader.exec_module(emulator_module)
-    return manager_module, emulator_module
+    return manager_module, emulator_module, defaults
 
 
 @dataclass
@@ -100,7 +102,7 @@ def serve(root: str, latency: float, conn: Connection) -> None:
     server would, so the client's event loop only pays for the client's work.
     """
     logging.disable(logging.INFO)
-    _, kube = load_render(Path(root))
+    _, kube, _ = load_render(Path(root))
 
     async def run() -> None:
         import kmock
@@ -177,6 +179,7 @@ class _InProcessEmulator:
 async def measure(
     sm: ModuleType,
     kube: ModuleType,
+    defaults: Any,
     root: Path,
     *,
     parallel: bool,
@@ -195,8 +198,9 @@ async def measure(
         config = kube.write_kubeconfig(tmp / f"kubeconfig-{parallel}", url)
         os.environ["KUBECONFIG"] = str(config)
         manager = sm.ServiceManager.from_environment(
+            defaults,
             namespace=kube.NAMESPACE,
-            settings=sm.ServiceManagerSettings(),
+            settings=sm.ServiceManagerSettings.from_defaults(defaults),
             metrics=sm.ServiceManagerMetrics(CollectorRegistry()),
         )
         manager.parallel = parallel
@@ -232,7 +236,7 @@ async def measure(
 
 
 async def main_async(args: argparse.Namespace, root: Path, tmp: Path) -> dict[str, Any]:
-    sm, kube = load_render(root)
+    sm, kube, defaults = load_render(root)
     latency = args.latency_ms / 1000
     best: dict[bool, PathResult] = {}
     for _ in range(args.rounds):  # alternate the paths; keep each path's fastest round
@@ -240,6 +244,7 @@ async def main_async(args: argparse.Namespace, root: Path, tmp: Path) -> dict[st
             result = await measure(
                 sm,
                 kube,
+                defaults,
                 root,
                 parallel=parallel,
                 services=args.services,

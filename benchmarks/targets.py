@@ -25,6 +25,11 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
 PEERS_DIR = BENCH_DIR / "peers"
 WORK_DIR = BENCH_DIR / ".work"
+# The runtime and tooling packages a rendered service runs on (installed editable in .venv).
+PACKAGE_SOURCES = (
+    REPO_ROOT / "packages" / "knative-events" / "src",
+    REPO_ROOT / "packages" / "knative-manifests" / "src",
+)
 DOCS = REPO_ROOT / "docs" / "performance.md"  # run.py and instructions.py each fill a block
 MODES = ("binary", "structured")  # the two ways an event travels over HTTP
 _VENV_PYTHON = REPO_ROOT / ".venv" / "bin" / "python"
@@ -76,14 +81,21 @@ def peer_targets() -> list[Target]:
 
 
 def our_target(render: Path) -> Target:
-    """The rendered default service, served through its real ``main:app``."""
+    """The rendered default service, served through its real ``main:app``.
+
+    Its ``main.py`` builds the ``knative_events`` app from the service's settings and
+    handlers; the runtime itself comes from the environment (the workspace packages).
+    """
     render = render.resolve()
     package = read_answers(render)["package_name"]
     return Target("ours", f"{package}.main:app", (render / "src",), is_ours=True)
 
 
 def stage_targets(render: Path) -> list[Target]:
-    """Ours stopped after reading the body, and after parsing (``peers/ours_stages.py``)."""
+    """Ours stopped after reading the body, and after parsing (``peers/ours_stages.py``).
+
+    Built from the render's settings and handlers on ``knative_events``' endpoint.
+    """
     render = render.resolve()
     env = {"BENCH_PACKAGE": read_answers(render)["package_name"]}
     path = (PEERS_DIR, render / "src")
@@ -145,7 +157,7 @@ def render_default(dest: Path = WORK_DIR / "render", *, committed: bool = False)
             ["git", "clone", "-q", "--no-hardlinks", str(REPO_ROOT), str(source)], check=True
         )
     copier.run_copy(str(source), str(dest), defaults=True, vcs_ref="HEAD", quiet=True, unsafe=False)
-    compile_bytecode(dest / "src")
+    compile_bytecode(dest / "src", *PACKAGE_SOURCES)
     return dest
 
 
@@ -155,7 +167,7 @@ def compile_bytecode(*trees: Path) -> None:
     Run on the rendered code, the peers' apps and the environment's site-packages, so
     no target compiles anything at start-up: uv installs without bytecode by default,
     and with PYTHONDONTWRITEBYTECODE set nothing would ever be cached, so every cold
-    start of every uvicorn target would compile uvicorn and click again (about 70 ms).
+    start of every uvicorn target would compile uvicorn and click again.
     Already compiled files are skipped, so a second run takes a moment.
     """
     for tree in trees:

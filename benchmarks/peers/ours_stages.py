@@ -1,7 +1,8 @@
 """The rendered service cut short at each stage of its event path, to see where its CPU goes.
 
 Not peers: two variants of ours, built from the rendered package named by
-``BENCH_PACKAGE`` and served with the same uvicorn command as every target.
+``BENCH_PACKAGE`` (its settings and handlers) on the ``knative_events`` runtime, and
+served with the same uvicorn command as every target.
 
 * ``read_only_app`` routes ``POST /``, scans the headers and reads the body, then answers
   202 without parsing (what ours costs before any CloudEvents work);
@@ -20,16 +21,19 @@ import importlib
 import os
 from typing import Any
 
+from knative_events.app import create_app
+from knative_events.cloudevents.endpoint import EventEndpoint
+from knative_events.cloudevents.models import CloudEvent
+
 _PACKAGE = os.environ["BENCH_PACKAGE"]
-_main = importlib.import_module(f"{_PACKAGE}.main")
-_endpoint = importlib.import_module(f"{_PACKAGE}.cloudevents.endpoint")
-_models = importlib.import_module(f"{_PACKAGE}.cloudevents.models")
+_handlers = importlib.import_module(f"{_PACKAGE}.handlers")
+_settings = importlib.import_module(f"{_PACKAGE}.settings")
 
 # What the read-only stage passes on instead of parsing: an event built once.
-_UNPARSED = _models.CloudEvent(id="0", source="/benchmarks", type="com.example.unparsed")
+_UNPARSED = CloudEvent(id="0", source="/benchmarks", type="com.example.unparsed")
 
 
-class _Parsed(_endpoint.EventEndpoint):
+class _Parsed(EventEndpoint):
     async def run(self, event: Any) -> None:
         return None
 
@@ -40,7 +44,7 @@ class _ReadOnly(_Parsed):
 
 
 def _app_with(endpoint_class: type) -> Any:
-    app = _main.create_app()
+    app = create_app(_settings.Settings(), registry=_handlers.registry)
     app.event_endpoint.__class__ = endpoint_class  # same state, stops early
     return app
 

@@ -19,10 +19,10 @@ import pytest
 import uvicorn
 from pydantic import BaseModel
 
-from {{ package_name }}.cloudevents.models import CloudEvent
-from {{ package_name }}.cloudevents.registry import HandlerRegistry
-from {{ package_name }}.main import ServiceApp, create_app
-from {{ package_name }}.settings import Settings
+from knative_events.app import ServiceApp, create_app
+from knative_events.cloudevents.models import CloudEvent
+from knative_events.cloudevents.registry import HandlerRegistry
+from knative_events.settings import Settings
 
 BINARY_HEADERS = {
     "ce-specversion": "1.0",

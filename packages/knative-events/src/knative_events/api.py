@@ -1,16 +1,16 @@
-"""The FastAPI side of the service: OpenAPI docs, problem-type pages and YOUR routes.
+"""The FastAPI side of the service: OpenAPI docs, problem-type pages and your routes.
 
-``main.ServiceApp`` answers ``POST /`` (events), the health probes and ``/metrics`` itself
+``app.ServiceApp`` answers ``POST /`` (events), the health probes and ``/metrics`` itself
 and builds this app only when another path is first requested (``/docs``,
 ``/openapi.json``, ``/problems/<slug>``, a route of yours), so a pod scaled from zero
 accepts its first event without importing FastAPI. The app is ``app.api``.
 
-Add your routes in :func:`build_api` (``api.include_router(orders.router)``) or, from
-anywhere, on ``app.api`` (``main.app.api.include_router(...)``; touching ``app.api``
-builds it at once). Routes that take a CloudEvent use ``CloudEventDep`` from
+Add your routes on the service's app (``app.api.include_router(orders.router)`` in its
+``main.py``; touching ``app.api`` builds it at once, so routes added at import give up
+the lazy FastAPI import). Routes that take a CloudEvent use ``CloudEventDep`` from
 ``cloudevents/dependencies.py``; its errors become ``application/problem+json`` through
 the exception handler installed here. Start-up and shutdown work belongs in
-``ServiceApp.lifespan`` (``main.py``), which runs whether or not this app exists.
+``ServiceApp.lifespan`` (``app.py``), which runs whether or not this app exists.
 """
 
 from __future__ import annotations
@@ -32,14 +32,14 @@ from .health import LIVE_PATH, READY_PATH, liveness, readiness
 from .metrics import METRICS_PATH
 
 if TYPE_CHECKING:
-    from .main import ServiceApp
+    from .app import ServiceApp
 
 
 def build_api(service: ServiceApp) -> FastAPI:
     """The FastAPI app for every path ``service`` does not answer itself."""
     settings = service.state.settings
     api = FastAPI(
-        title=settings.k_service,
+        title=settings.k_service or "CloudEvents service",
         version=settings.k_revision or "local",
         description="Receives CloudEvents on POST / (binary, structured or batch mode).",
     )
@@ -74,8 +74,6 @@ def build_api(service: ServiceApp) -> FastAPI:
             "title": title,
             "description": description,
         }
-
-    # Your routers go here, e.g. ``api.include_router(orders.router)``.
 
     api.openapi = _openapi(api)  # type: ignore[method-assign]
     return api

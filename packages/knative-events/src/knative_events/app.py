@@ -1,14 +1,18 @@
-"""The ASGI application: ``create_app()`` builds it, ``app`` is what uvicorn serves.
+"""The ASGI application: ``create_app(settings, registry=...)`` builds it.
 
-``uvicorn <package>.main:app`` serves a :class:`ServiceApp`, a small ASGI app that runs the
-lifespan and answers the paths a scaled-from-zero pod needs at once without importing
-FastAPI: ``POST /`` (every event, straight to the event endpoint), ``GET /health/live``,
-``GET /health/ready`` and ``GET /metrics``. Every other request goes to the FastAPI app of
-``api.py`` (OpenAPI docs, problem-type pages, your routes), built on the first such
-request and available as ``app.api``. Importing FastAPI costs about 250 ms and 8 MiB, most
-of a cold start, and events never need it. (Middleware added with
-``app.api.add_middleware`` therefore sees neither events nor probes; put cross-cutting
-event logic in the endpoint or the handlers.)
+A service puts its handlers and settings together in one line of its ``main.py``::
+
+    app = create_app(Settings(), registry=registry)
+
+and ``uvicorn <package>.main:app`` serves that :class:`ServiceApp`, a small ASGI app that
+runs the lifespan and answers the paths a scaled-from-zero pod needs at once without
+importing FastAPI: ``POST /`` (every event, straight to the event endpoint),
+``GET /health/live``, ``GET /health/ready`` and ``GET /metrics``. Every other request goes
+to the FastAPI app of ``api.py`` (OpenAPI docs, problem-type pages, your routes), built on
+the first such request and available as ``app.api``. Importing FastAPI is most of a cold
+start, and events never need it. (Middleware added with ``app.api.add_middleware``
+therefore sees neither events nor probes; put cross-cutting event logic in the endpoint or
+the handlers.)
 """
 
 from __future__ import annotations
@@ -81,7 +85,7 @@ class ServiceApp:
             # Everything loaded so far (modules, handlers, caches) lives as long as the
             # process: move it out of the garbage collector's view so the collections that
             # per-event garbage triggers stay short. (No gc.collect() first: it finds next
-            # to nothing after imports and would add ~30 ms to every cold start.)
+            # to nothing after imports and would only delay every cold start.)
             gc.freeze()
             health.mark_started()
             try:
@@ -156,19 +160,16 @@ async def _respond(send: Send, status: int, content_type: bytes, body: bytes, he
     await send({"type": "http.response.body", "body": b"" if head else body})
 
 
-def create_app(
-    settings: Settings | None = None, *, registry: HandlerRegistry | None = None
-) -> ServiceApp:
-    """Build the app. ``registry`` defaults to the handlers in ``<package>.handlers``."""
+def create_app(settings: Settings | None = None, *, registry: HandlerRegistry) -> ServiceApp:
+    """Build the app serving ``registry``'s handlers; ``settings`` defaults to ``Settings()``.
+
+    The registry is explicit so the runtime never guesses where a service keeps its
+    handlers, and a test can build an app around a registry of its own.
+    """
     settings = settings if settings is not None else Settings()
     configure_logging(
         settings.log_level, service=settings.k_service, revision=settings.k_revision or ""
     )
-    if registry is None:
-        # Imported here so the handler modules (and their imports) load once, on demand.
-        from .handlers import registry as default_registry  # noqa: PLC0415
-
-        registry = default_registry
     metrics = EventMetrics()
     health = HealthState()
     endpoint = EventEndpoint(
@@ -182,6 +183,3 @@ def create_app(
     return ServiceApp(
         settings=settings, registry=registry, endpoint=endpoint, health=health, metrics=metrics
     )
-
-
-app = create_app()

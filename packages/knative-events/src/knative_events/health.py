@@ -6,7 +6,7 @@ sending new work while requests in flight drain. Liveness stays 200 while the pr
 serves: restarting a draining pod would only lose its in-flight events.
 
 The probes' answers are plain functions of the state (:func:`liveness`, :func:`readiness`)
-so ``main.ServiceApp`` can serve them as raw ASGI responses before FastAPI is imported
+so ``app.ServiceApp`` can serve them as raw ASGI responses before FastAPI is imported
 (the kubelet probes a scaled-from-zero pod at once), and ``api.py`` documents the same
 answers as FastAPI routes.
 """

@@ -3,12 +3,12 @@
 The per-event metrics are plain dicts and lists, exposed through prometheus-client's
 registry and text format by a collector of our own. prometheus-client's
 ``Counter``/``Histogram`` take a lock and (for the histogram) scan the buckets linearly on
-every observation: about 2 µs per event, a sixth of the event path. The event loop is
-one thread and ``/metrics`` is served on it too, so plain integers need no lock here.
+every observation, a noticeable share of the event path. The event loop is one thread and
+``/metrics`` is served on it too, so plain integers need no lock here.
 
-prometheus-client itself (about 15 ms and 2 MiB to import) is loaded by the first
-scrape, not at start-up: a pod scaled from zero answers its first event sooner, and the
-scrape that pays for it comes seconds later.
+prometheus-client itself is loaded by the first scrape, not at start-up: a pod scaled
+from zero answers its first event sooner, and the scrape that pays for it comes seconds
+later.
 
 Each app owns a ``CollectorRegistry`` (not the process-global one) so several apps in one
 process (tests, workers) never collide. The ``type`` label only takes registered types
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from prometheus_client.registry import Collector
 
 METRICS_PATH: Final = "/metrics"
-"""Where the exposition is served (by ``main.ServiceApp``, documented in ``api.py``)."""
+"""Where the exposition is served (by ``app.ServiceApp``, documented in ``api.py``)."""
 INVALID_TYPE: Final = "_invalid"
 UNHANDLED_TYPE: Final = "_unhandled"
 LATENCY_BUCKETS: Final = (

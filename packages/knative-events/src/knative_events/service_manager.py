@@ -2,8 +2,30 @@
 
 A build-complete event deploys one Knative Service per (third-party id, parser id) with its
 ServiceAccount, ConfigMap and Trigger; a delete event removes all four. The resources come
-from the same config models and generators the GitOps manifests use (``config.py`` and
-``manifest.py``), so a run-time Service obeys the same admission rules as the rendered one.
+from the same config models and generators the GitOps manifests use
+(``knative_manifests.config`` and ``knative_manifests.manifest``), so a run-time Service
+obeys the same admission rules as the GitOps one. Install with the ``service-manager``
+extra (``knative-events[service-manager]``).
+
+Nothing here knows the service that manages: it passes a :class:`ManagerDefaults` (its
+name, its event prefix, its broker and revision settings), which ``SERVICE_MANAGER_*``
+environment variables override. Its handlers hold a :class:`ManagerProvider`::
+
+    defaults = ManagerDefaults(
+        manager_name="builder",
+        event_prefix="com.acme",
+        service_settings={
+            "cpu_request": "100m", "cpu_limit": "1", "memory_request": "256Mi",
+            "memory_limit": "1Gi", "istio_sidecar": False,
+        },
+    )
+    provider = ManagerProvider(defaults)
+
+    @registry.on("com.acme.build.completed", data=BuildCompletion)
+    async def build_completed(event: CloudEvent, data: BuildCompletion) -> None:
+        manager = provider.get()
+        name = manager.generate_service_name(data.third_party_id, data.parser_id)
+        await manager.create_service(name, data)
 
 Why lightkube and not kubernetes-asyncio: lightkube is small, typed (mypy sees real
 signatures), async over httpx, and talks to CRDs such as Knative's Service and Trigger
@@ -36,13 +58,23 @@ import enum
 import hashlib
 import json
 import logging
+import os
 import re
 import time
 from collections.abc import Awaitable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final, NamedTuple, TypeVar
 
+from knative_manifests import constants as c
+from knative_manifests.config import DeliveryConfig, KnativeServiceConfig, TriggerConfig
+from knative_manifests.formats import is_dns1035_label
+from knative_manifests.manifest import (
+    config_map_manifest,
+    service_account_manifest,
+    service_to_manifest,
+    trigger_manifest,
+)
 from lightkube import ApiError, AsyncClient, ConfigError, KubeConfig
 from lightkube.generic_resource import create_namespaced_resource
 from lightkube.resources.core_v1 import ConfigMap, ServiceAccount
@@ -51,64 +83,137 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ..metrics import SHARED_COLLECTORS
-from . import constants as c
-from .config import DeliveryConfig, KnativeServiceConfig, TriggerConfig
-from .formats import is_dns1035_label
-from .manifest import (
-    config_map_manifest,
-    service_account_manifest,
-    service_to_manifest,
-    trigger_manifest,
-)
+from .metrics import SHARED_COLLECTORS
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# --- Defaults rendered from the template's answers ------------------------------------------
-#: Who manages the run-time resources (``app.kubernetes.io/managed-by``, field manager).
-MANAGER_NAME: Final = "{{ service_name }}"
-#: Labels and annotations of managed resources live under this prefix.
-LABEL_DOMAIN: Final = "builds.{{ service_name }}"
-LABEL_THIRD_PARTY_ID: Final = f"{LABEL_DOMAIN}/third-party-id"
-LABEL_PARSER_ID: Final = f"{LABEL_DOMAIN}/parser-id"
-LABEL_CONTENT_HASH: Final = f"{LABEL_DOMAIN}/content-hash"
+# --- What a service's managed services get by default -------------------------------------
 LABEL_MANAGED_BY: Final = "app.kubernetes.io/managed-by"
 LABEL_NAME: Final = "app.kubernetes.io/name"
-{%- set type_prefix = (event_types[0].split('.')[:2]) | join('.') %}
-#: Prefix of the CloudEvent types and sources below (from the first answered event type).
-EVENT_PREFIX: Final = "{{ type_prefix }}"
-#: The Trigger of every managed service filters on this type ...
-DEFAULT_EVENT_TYPE: Final = f"{EVENT_PREFIX}.parser.start"
-#: ... on the source ``<DEFAULT_SOURCE_PREFIX>.<third_party_id>`` and the subject ``<parser_id>``.
-DEFAULT_SOURCE_PREFIX: Final = EVENT_PREFIX
 DEFAULT_NAME_PREFIX: Final = "lambda"
-DEFAULT_BROKER: Final = "{{ broker_name }}"
-DEFAULT_BROKER_CLASS: Final = "{{ broker_class }}"
-DEFAULT_RABBITMQ_PARALLELISM: Final = {{ rabbitmq_parallelism }}
-DEFAULT_DELIVERY_RETRY: Final = {{ delivery_retry }}
-DEFAULT_DELIVERY_BACKOFF_POLICY: Final = "{{ delivery_backoff_policy }}"
-DEFAULT_DELIVERY_BACKOFF_DELAY: Final = "{{ delivery_backoff_delay }}"
-DEFAULT_DEAD_LETTER_SINK: Final = "{{ dead_letter_sink }}"
 #: Container of a managed service; its ConfigMap provides the ids as env vars.
 CONTAINER_NAME: Final = "parser"
-#: Revision settings of every managed service (this service's answers; edit to taste).
-MANAGED_SERVICE_SETTINGS: Final[dict[str, Any]] = {
-    "autoscaling_class": "{{ autoscaling_class }}",
-    "autoscaling_metric": "{{ autoscaling_metric }}",
-    "autoscaling_target": {{ autoscaling_target }},
-    "min_scale": {{ min_scale }},
-    "max_scale": {{ max_scale }},
-    "scale_down_delay": "{{ scale_down_delay }}",
-    "container_concurrency": {{ container_concurrency }},
-    "timeout_seconds": {{ timeout_seconds }},
-    "cpu_request": "{{ cpu_request }}",
-    "cpu_limit": "{{ cpu_limit }}",
-    "memory_request": "{{ memory_request }}",
-    "memory_limit": "{{ memory_limit }}",
-    "istio_sidecar": {{ 'True' if istio else 'False' }},
-}
+#: The revision settings a service may choose for its managed services (``service_settings``).
+SERVICE_SETTING_KEYS: Final = frozenset(
+    {
+        "autoscaling_class",
+        "autoscaling_metric",
+        "autoscaling_target",
+        "min_scale",
+        "max_scale",
+        "scale_down_delay",
+        "container_concurrency",
+        "timeout_seconds",
+        "cpu_request",
+        "cpu_limit",
+        "memory_request",
+        "memory_limit",
+        "istio_sidecar",
+    }
+)
+#: The revision settings Knative has no default for: every service must say them.
+REQUIRED_SERVICE_SETTING_KEYS: Final = frozenset(
+    {"cpu_request", "cpu_limit", "memory_request", "memory_limit", "istio_sidecar"}
+)
+
+
+@dataclass(frozen=True)
+class ManagerDefaults:
+    """What one service's ServiceManager deploys unless SERVICE_MANAGER_* settings say otherwise.
+
+    The service that manages builds passes its own (its name, its event types' prefix, its
+    broker and revision settings); the package knows none of them. ``service_settings``
+    takes the revision settings of ``SERVICE_SETTING_KEYS`` and must name the resources
+    and the Istio sidecar (``REQUIRED_SERVICE_SETTING_KEYS``), which Knative has no
+    default for; a key left out keeps the Knative default of
+    ``knative_manifests.config.KnativeServiceConfig``.
+    """
+
+    manager_name: str
+    """Who manages the run-time resources (``app.kubernetes.io/managed-by``, field manager)."""
+    event_prefix: str
+    """Prefix of the CloudEvent types and sources of managed services' Triggers."""
+    broker: str = "default"
+    broker_class: str = "MTChannelBasedBroker"
+    rabbitmq_parallelism: int = 50
+    delivery_retry: int = 5
+    delivery_backoff_policy: str = "exponential"
+    delivery_backoff_delay: str = "PT1S"
+    dead_letter_sink: str = ""
+    service_settings: Mapping[str, Any] = field(kw_only=True)
+    """Revision settings of every managed service (keys of ``SERVICE_SETTING_KEYS``)."""
+
+    def __post_init__(self) -> None:
+        if not is_dns1035_label(self.manager_name):
+            raise ValueError(
+                f"manager_name {self.manager_name!r} must be a DNS-1035 label (it is a label "
+                "value and part of the label domain)"
+            )
+        if not self.event_prefix or not _EVENT_PREFIX.fullmatch(self.event_prefix):
+            raise ValueError(
+                f"event_prefix {self.event_prefix!r} must be dot-separated words such as "
+                "'com.example'"
+            )
+        unknown = set(self.service_settings) - SERVICE_SETTING_KEYS
+        if unknown:
+            raise ValueError(
+                f"service_settings has unknown keys {', '.join(sorted(unknown))}; known: "
+                f"{', '.join(sorted(SERVICE_SETTING_KEYS))}"
+            )
+        missing = REQUIRED_SERVICE_SETTING_KEYS - set(self.service_settings)
+        if missing:
+            raise ValueError(
+                f"service_settings must give {', '.join(sorted(missing))}: Knative has no "
+                "default for them"
+            )
+        object.__setattr__(self, "service_settings", MappingProxyType(dict(self.service_settings)))
+
+    @property
+    def label_domain(self) -> str:
+        """Labels and annotations of managed resources live under this prefix."""
+        return f"builds.{self.manager_name}"
+
+    @property
+    def label_third_party_id(self) -> str:
+        """Label (and annotation) key of the third-party id."""
+        return f"{self.label_domain}/third-party-id"
+
+    @property
+    def label_parser_id(self) -> str:
+        """Label (and annotation) key of the parser id."""
+        return f"{self.label_domain}/parser-id"
+
+    @property
+    def label_content_hash(self) -> str:
+        """Label (and annotation) key of the build's content hash."""
+        return f"{self.label_domain}/content-hash"
+
+    @property
+    def event_type(self) -> str:
+        """The type every managed service's Trigger filters on."""
+        return f"{self.event_prefix}.parser.start"
+
+    @property
+    def source_prefix(self) -> str:
+        """Triggers filter on the source ``<source_prefix>.<third_party_id>``."""
+        return self.event_prefix
+
+    def settings_values(self) -> dict[str, Any]:
+        """These defaults as ``ServiceManagerSettings`` field values."""
+        return {
+            "broker": self.broker,
+            "broker_class": self.broker_class,
+            "event_type": self.event_type,
+            "source_prefix": self.source_prefix,
+            "delivery_retry": self.delivery_retry,
+            "delivery_backoff_policy": self.delivery_backoff_policy,
+            "delivery_backoff_delay": self.delivery_backoff_delay,
+            "dead_letter_sink": self.dead_letter_sink,
+            "rabbitmq_parallelism": self.rabbitmq_parallelism,
+        }
+
 
 # --- Names and label values -------------------------------------------------------------------
 #: Hex digits of the SHA-256 suffix that keeps generated names and label values apart.
@@ -116,15 +221,16 @@ HASH_LENGTH: Final = 10
 NAME_PREFIX_MAX_LENGTH: Final = 20
 _NOT_NAME_CHARS = re.compile(r"[^a-z0-9]+")
 _NOT_LABEL_CHARS = re.compile(r"[^A-Za-z0-9_.-]+")
-_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_CONTENT_HASH = re.compile(r"^(?:[a-z0-9]+:)?[0-9a-f]{8,128}$")
+_LABEL_VALUE = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?")
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_CONTENT_HASH = re.compile(r"(?:[a-z0-9]+:)?[0-9a-f]{8,128}")
 _IMAGE_REFERENCE = re.compile(
-    r"^(?P<repository>[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?"
+    r"(?P<repository>[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?"
     r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)+)"
     r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?"
-    r"(?:@(?P<digest>sha256:[0-9a-f]{64}))?$"
+    r"(?:@(?P<digest>sha256:[0-9a-f]{64}))?"
 )
+_EVENT_PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*(?:\.[A-Za-z0-9][A-Za-z0-9_-]*)*")
 ID_MAX_LENGTH: Final = 253
 
 
@@ -176,7 +282,7 @@ def generate_service_name(
 
 def label_value(raw: str) -> str:
     """``raw`` if it is a valid label value, else a cleaned, cut form with a hash suffix."""
-    if len(raw) <= c.DNS_LABEL_MAX_LENGTH and _LABEL_VALUE.match(raw):
+    if len(raw) <= c.DNS_LABEL_MAX_LENGTH and _LABEL_VALUE.fullmatch(raw):
         return raw
     digest = _digest(raw)
     cleaned = _NOT_LABEL_CHARS.sub("-", raw)[: c.DNS_LABEL_MAX_LENGTH - HASH_LENGTH - 1]
@@ -186,7 +292,7 @@ def label_value(raw: str) -> str:
 
 # --- Event data -------------------------------------------------------------------------------
 def _check_id(value: str, what: str) -> str:
-    if not value or len(value) > ID_MAX_LENGTH or not _ID.match(value):
+    if not value or len(value) > ID_MAX_LENGTH or not _ID.fullmatch(value):
         raise ValueError(
             f"{what} must be 1 to {ID_MAX_LENGTH} letters, digits, '.', '_' or '-', starting "
             f"with a letter or digit, not {value!r}"
@@ -222,7 +328,7 @@ class BuildCompletion(ServiceRef):
     @field_validator("content_hash")
     @classmethod
     def _content_hash(cls, value: str) -> str:
-        if not _CONTENT_HASH.match(value):
+        if not _CONTENT_HASH.fullmatch(value):
             raise ValueError(
                 "content_hash must be 8 to 128 lowercase hex digits, optionally prefixed with "
                 f"an algorithm such as 'sha256:', not {value!r}"
@@ -232,7 +338,7 @@ class BuildCompletion(ServiceRef):
     @field_validator("image_uri")
     @classmethod
     def _image_uri(cls, value: str) -> str:
-        match = _IMAGE_REFERENCE.match(value)
+        match = _IMAGE_REFERENCE.fullmatch(value)
         if match is None:
             raise ValueError(
                 "image_uri must be a lowercase image reference registry/repository[:tag]"
@@ -247,23 +353,32 @@ class BuildCompletion(ServiceRef):
 
 
 # --- Settings ---------------------------------------------------------------------------------
-class ServiceManagerSettings(BaseSettings):
-    """What every managed service shares; each field reads ``SERVICE_MANAGER_<FIELD>``."""
+ENV_PREFIX: Final = "SERVICE_MANAGER_"
 
-    model_config = SettingsConfigDict(env_prefix="SERVICE_MANAGER_", frozen=True)
+
+class ServiceManagerSettings(BaseSettings):
+    """What every managed service shares; each field reads ``SERVICE_MANAGER_<FIELD>``.
+
+    Build it with :meth:`from_defaults` so the service's :class:`ManagerDefaults` fill in
+    what the environment does not set. Built directly, the fields default to Knative's own
+    defaults, and an empty ``event_type``/``source_prefix`` means "from the
+    ManagerDefaults" (the manager resolves them).
+    """
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True)
 
     namespace: str | None = None
-    broker: str = DEFAULT_BROKER
-    broker_class: str = DEFAULT_BROKER_CLASS
+    broker: str = "default"
+    broker_class: str = "MTChannelBasedBroker"
     name_prefix: str = DEFAULT_NAME_PREFIX
-    event_type: str = DEFAULT_EVENT_TYPE
-    source_prefix: str = DEFAULT_SOURCE_PREFIX
-    delivery_retry: int = DEFAULT_DELIVERY_RETRY
-    delivery_backoff_policy: str = DEFAULT_DELIVERY_BACKOFF_POLICY
-    delivery_backoff_delay: str = DEFAULT_DELIVERY_BACKOFF_DELAY
-    dead_letter_sink: str = DEFAULT_DEAD_LETTER_SINK
+    event_type: str = ""
+    source_prefix: str = ""
+    delivery_retry: int = 5
+    delivery_backoff_policy: str = "exponential"
+    delivery_backoff_delay: str = "PT1S"
+    dead_letter_sink: str = ""
     rabbitmq_parallelism: int = Field(
-        default=DEFAULT_RABBITMQ_PARALLELISM,
+        default=50,
         ge=c.RABBITMQ_PARALLELISM_MIN,
         le=c.RABBITMQ_PARALLELISM_MAX,
     )
@@ -281,6 +396,21 @@ class ServiceManagerSettings(BaseSettings):
         if value not in c.BROKER_CLASSES:
             raise ValueError(f"broker_class must be one of {', '.join(c.BROKER_CLASSES)}")
         return value
+
+    @classmethod
+    def from_defaults(cls, defaults: ManagerDefaults, **values: Any) -> ServiceManagerSettings:
+        """``values``, else ``SERVICE_MANAGER_*`` from the environment, else ``defaults``.
+
+        pydantic-settings lets keyword arguments win over the environment, so a default
+        is passed only for a field whose variable is not set.
+        """
+        in_environment = {name.upper() for name in os.environ}
+        chosen = {
+            name: value
+            for name, value in defaults.settings_values().items()
+            if f"{ENV_PREFIX}{name.upper()}" not in in_environment
+        }
+        return cls(**{**chosen, **values})
 
     def delivery(self) -> DeliveryConfig:
         """The Trigger delivery policy; DeliveryConfig enforces Knative's rules on it."""
@@ -327,6 +457,23 @@ TRIGGER: Final = ResourceKind(
 CREATE_PHASES: Final = ((SERVICE_ACCOUNT, CONFIG_MAP), (SERVICE, TRIGGER))
 #: Stop the event flow first, then the workload, then what the workload used.
 DELETE_ORDER: Final = (TRIGGER, SERVICE, CONFIG_MAP, SERVICE_ACCOUNT)
+
+
+_VERBS: Final = ("get", "create", "patch", "delete")
+#: The Role rules a managing service needs, exactly: the verbs the manager calls (a fresh
+#: read, create, merge patch, delete) on the four kinds it writes; no list, watch or secrets.
+#: A service's Role grants these; the package's tests prove the manager uses no more.
+RBAC_RULES: Final[tuple[Mapping[str, tuple[str, ...]], ...]] = (
+    MappingProxyType(
+        {"apiGroups": ("serving.knative.dev",), "resources": ("services",), "verbs": _VERBS}
+    ),
+    MappingProxyType(
+        {"apiGroups": ("eventing.knative.dev",), "resources": ("triggers",), "verbs": _VERBS}
+    ),
+    MappingProxyType(
+        {"apiGroups": ("",), "resources": ("serviceaccounts", "configmaps"), "verbs": _VERBS}
+    ),
+)
 
 
 class ManagedResources(NamedTuple):
@@ -594,19 +741,33 @@ class ServiceManager:
         client: AsyncClient,
         *,
         namespace: str,
+        defaults: ManagerDefaults,
         settings: ServiceManagerSettings | None = None,
         metrics: ServiceManagerMetrics | None = None,
         parallel: bool = True,
     ) -> None:
         self._client = client
         self.namespace = namespace
-        self.settings = settings if settings is not None else ServiceManagerSettings()
+        self.defaults = defaults
+        settings = (
+            settings if settings is not None else ServiceManagerSettings.from_defaults(defaults)
+        )
+        unset = {
+            name: value
+            for name, value in (
+                ("event_type", defaults.event_type),
+                ("source_prefix", defaults.source_prefix),
+            )
+            if not getattr(settings, name)
+        }
+        self.settings = settings.model_copy(update=unset) if unset else settings
         self.metrics = metrics if metrics is not None else default_metrics()
         self.parallel = parallel
 
     @classmethod
     def from_environment(
         cls,
+        defaults: ManagerDefaults,
         *,
         namespace: str | None = None,
         broker: str | None = None,
@@ -615,10 +776,14 @@ class ServiceManager:
     ) -> ServiceManager:
         """In-cluster credentials when running in a pod, else ``KUBECONFIG`` (~/.kube/config).
 
-        The namespace is, in order: the argument, ``SERVICE_MANAGER_NAMESPACE``, the pod's
-        own namespace (in-cluster) or the kubeconfig context's namespace.
+        Settings not given are ``ServiceManagerSettings.from_defaults(defaults)``: the
+        ``SERVICE_MANAGER_*`` environment over the service's defaults. The namespace is, in
+        order: the argument, ``SERVICE_MANAGER_NAMESPACE``, the pod's own namespace
+        (in-cluster) or the kubeconfig context's namespace.
         """
-        settings = settings if settings is not None else ServiceManagerSettings()
+        settings = (
+            settings if settings is not None else ServiceManagerSettings.from_defaults(defaults)
+        )
         if broker is not None:
             settings = settings.model_copy(update={"broker": broker})
         try:
@@ -632,8 +797,10 @@ class ServiceManager:
         resolved = namespace or settings.namespace or (selected.namespace if selected else None)
         if not resolved:
             raise ServiceManagerError("no namespace: pass namespace= or set one in kubeconfig")
-        client = AsyncClient(config=config, namespace=resolved, field_manager=MANAGER_NAME)
-        return cls(client, namespace=resolved, settings=settings, metrics=metrics)
+        client = AsyncClient(config=config, namespace=resolved, field_manager=defaults.manager_name)
+        return cls(
+            client, namespace=resolved, defaults=defaults, settings=settings, metrics=metrics
+        )
 
     async def aclose(self) -> None:
         """Close the HTTP connections of the client."""
@@ -652,24 +819,26 @@ class ServiceManager:
 
     def labels(self, build: ServiceRef) -> dict[str, str]:
         """Labels every managed resource carries (label-value-safe forms of the ids)."""
+        defaults = self.defaults
         labels = {
-            LABEL_MANAGED_BY: MANAGER_NAME,
-            LABEL_THIRD_PARTY_ID: label_value(build.third_party_id),
-            LABEL_PARSER_ID: label_value(build.parser_id),
+            LABEL_MANAGED_BY: defaults.manager_name,
+            defaults.label_third_party_id: label_value(build.third_party_id),
+            defaults.label_parser_id: label_value(build.parser_id),
         }
         if isinstance(build, BuildCompletion):
-            labels[LABEL_CONTENT_HASH] = label_value(build.content_hash)
+            labels[defaults.label_content_hash] = label_value(build.content_hash)
         return labels
 
     def build_resources(self, name: str, build: BuildCompletion) -> ManagedResources:
         """The four desired objects, from the same models and generators as the manifests."""
         _check_service_name(name)
         settings = self.settings
+        defaults = self.defaults
         labels = {LABEL_NAME: name, **self.labels(build)}
         annotations = {  # exact ids, which labels may have had to shorten
-            LABEL_THIRD_PARTY_ID: build.third_party_id,
-            LABEL_PARSER_ID: build.parser_id,
-            LABEL_CONTENT_HASH: build.content_hash,
+            defaults.label_third_party_id: build.third_party_id,
+            defaults.label_parser_id: build.parser_id,
+            defaults.label_content_hash: build.content_hash,
         }
         data = {
             "THIRD_PARTY_ID": build.third_party_id,
@@ -687,7 +856,7 @@ class ServiceManager:
             template_labels=MappingProxyType(labels),
             service_account_name=name,
             config_map_name=name,
-            **MANAGED_SERVICE_SETTINGS,
+            **defaults.service_settings,
         )
         trigger_annotations: dict[str, str] = {}
         if settings.broker_class == "RabbitMQBroker":
@@ -997,3 +1166,27 @@ class _Created:
 
         task.add_done_callback(done)
         return task
+
+
+# --- For the service's handlers ---------------------------------------------------------------
+class ManagerProvider:
+    """Builds the ServiceManager on first use, so importing the app needs no cluster.
+
+    A service's build handlers hold one provider made from their ``ManagerDefaults`` and
+    call ``get()`` per event. Tests (or an app with its own client) call ``override`` with
+    a ready manager.
+    """
+
+    def __init__(self, defaults: ManagerDefaults) -> None:
+        self.defaults = defaults
+        self._manager: ServiceManager | None = None
+
+    def get(self) -> ServiceManager:
+        """The manager, created from the environment the first time."""
+        if self._manager is None:
+            self._manager = ServiceManager.from_environment(self.defaults)
+        return self._manager
+
+    def override(self, manager: ServiceManager | None) -> None:
+        """Use ``manager`` from now on (None: build from the environment again)."""
+        self._manager = manager

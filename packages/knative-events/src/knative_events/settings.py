@@ -7,12 +7,23 @@ the variable, so a broken ConfigMap fails the revision instead of serving with a
 
 Knative sets PORT, K_SERVICE, K_REVISION and K_CONFIGURATION in every revision, and
 K_SINK when a SinkBinding or a source points this service somewhere. The limits below
-protect the event endpoint; their defaults follow the answers the service was rendered
-with (the revision's timeout and container concurrency).
+protect the event endpoint.
 
-A dataclass with a dozen lines of checks rather than pydantic-settings: importing
-pydantic and pydantic-settings costs about 70 ms, the largest part of a cold start, and a
-Knative pod needs none of their sources (dotenv files, cloud secret stores).
+A service bakes its own defaults (its name, its revision's timeout and concurrency) into a
+subclass, which keeps the same reading and checks::
+
+    @dataclass(frozen=True, init=False)
+    class Settings(RuntimeSettings):
+        k_service: str = "hello-events"
+        max_concurrent_handlers: int = 100
+        greeting: str = "hello"  # a field of its own: read from GREETING
+
+A subclass may add fields of type ``str``, ``int``, ``float`` (or ``X | None`` of those);
+they are read from the environment the same way.
+
+A dataclass with a dozen lines of checks rather than pydantic-settings: importing pydantic
+and pydantic-settings is the largest part of a cold start, and a Knative pod needs none of
+their sources (dotenv files, cloud secret stores).
 """
 
 from __future__ import annotations
@@ -20,12 +31,15 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import Field, dataclass, fields
+from dataclasses import MISSING, Field, dataclass, fields
 from typing import Any, Final, Literal, get_args
 
-from .knative.constants import PORT_MAX, PORT_MIN
-
 MIB = 1024 * 1024
+
+PORT_MIN: Final = 1
+"""Lowest TCP port a server can listen on (0 would mean "any free port")."""
+PORT_MAX: Final = 65535
+"""Highest TCP port."""
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 LOG_LEVELS: Final[tuple[str, ...]] = get_args(LogLevel)
@@ -39,10 +53,10 @@ class SettingsError(ValueError):
 class Settings:
     """Everything the app reads from the environment."""
 
-    port: int = {{ port }}
-    """Port to listen on."""
-    k_service: str = "{{ service_name }}"
-    """Knative Service name."""
+    port: int = 8080
+    """Port to listen on (Knative sets PORT; 8080 is its default)."""
+    k_service: str = ""
+    """Knative Service name (set by Knative; a subclass gives the service's own name)."""
     k_revision: str | None = None
     """Knative Revision name."""
     k_configuration: str | None = None
@@ -53,12 +67,12 @@ class Settings:
     """Broker ingress URL for the emitter."""
     max_body_bytes: int = MIB
     """Largest event body accepted."""
-    handler_timeout_seconds: float = {{ [30.0, (timeout_seconds * 0.9) | round(1)] | min }}
-    """Below the revision's timeoutSeconds ({{ timeout_seconds }} s): the service answers 504
-    itself before the queue-proxy cuts the request."""
-    max_concurrent_handlers: int = {{ container_concurrency if container_concurrency > 0 else 1000 }}
-    """The revision's containerConcurrency ({{ container_concurrency }}, 0 = unlimited): beyond it
-    an event gets 503 + Retry-After instead of queueing behind slow handlers."""
+    handler_timeout_seconds: float = 30.0
+    """Keep it below the revision's timeoutSeconds: the service answers 504 itself before the
+    queue-proxy cuts the request."""
+    max_concurrent_handlers: int = 1000
+    """Match the revision's containerConcurrency: beyond it an event gets 503 + Retry-After
+    instead of queueing behind slow handlers."""
     retry_after_seconds: int = 1
     """Retry-After sent with 503."""
     log_level: LogLevel = "INFO"
@@ -72,7 +86,7 @@ class Settings:
                 value = values.pop(field.name)
             else:
                 text = environ.get(field.name.upper())
-                value = field.default if text is None else _convert(field, text)
+                value = _default(field) if text is None else _convert(field, text)
             check = _CHECKS.get(field.name)
             problem = check(value) if check is not None else None
             if problem:
@@ -93,15 +107,51 @@ def _number(text: str) -> float:
     return value
 
 
-# Environment text to the type a field declares (annotations are strings in this module).
+_TRUE: Final = frozenset({"1", "true", "yes", "on"})
+_FALSE: Final = frozenset({"0", "false", "no", "off"})
+
+
+def _boolean(text: str) -> bool:
+    word = text.strip().lower()
+    if word in _TRUE or word in _FALSE:
+        return word in _TRUE
+    raise ValueError(text)
+
+
+# Environment text to the type a field declares.
 _PARSERS: Final[dict[str, tuple[Callable[[str], Any], str]]] = {
     "int": (_integer, "an integer"),
     "float": (_number, "a number"),
+    "bool": (_boolean, "true or false"),
 }
 
 
+def _type_name(annotation: Any) -> str:
+    """``int`` for ``int``, ``"int"`` and ``int | None``, whichever way the type was written.
+
+    Annotations are strings in modules with ``from __future__ import annotations`` (this
+    one) and types elsewhere (a subclass in a service may be either).
+    """
+    text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", None)
+    if text is None:  # a union such as int | None, or typing.Optional[int]
+        text = str(annotation)
+    text = text.replace("typing.", "").strip()
+    if text.startswith("Optional[") and text.endswith("]"):
+        text = text[len("Optional[") : -1]
+    parts = [part.strip() for part in text.split("|") if part.strip() not in ("None", "")]
+    return parts[0] if len(parts) == 1 else text
+
+
+def _default(field: Field[Any]) -> Any:
+    if field.default is not MISSING:
+        return field.default
+    if field.default_factory is not MISSING:
+        return field.default_factory()
+    raise SettingsError(f"{field.name.upper()} must be set: {field.name} has no default")
+
+
 def _convert(field: Field[Any], text: str) -> Any:
-    parser = _PARSERS.get(str(field.type))
+    parser = _PARSERS.get(_type_name(field.type))
     if parser is None:
         return text
     parse, kind = parser

@@ -1,4 +1,4 @@
-"""The rendered `main:app` under uvicorn in a subprocess: stubs answer, SIGTERM drains."""
+"""A service's module-level app under uvicorn in a subprocess: handlers answer, SIGTERM drains."""
 
 from __future__ import annotations
 
@@ -13,17 +13,17 @@ import httpx
 import orjson
 import pytest
 
-from {{ package_name }}.handlers.events import EVENT_TYPES
+from example_service import EVENT_TYPES
 
 pytestmark = pytest.mark.integration
 
-SRC = Path(__file__).resolve().parents[2] / "src"
+TESTS = Path(__file__).resolve().parents[1]
 
 
 def test_the_module_app_serves_every_answered_type_and_stops_on_sigterm(free_port: int) -> None:
-    env = {**os.environ, "PYTHONPATH": str(SRC), "LOG_LEVEL": "INFO", "K_SERVICE": "it"}
+    env = {**os.environ, "PYTHONPATH": str(TESTS), "LOG_LEVEL": "INFO", "K_SERVICE": "it"}
     command = [
-        sys.executable, "-m", "uvicorn", "{{ package_name }}.main:app",
+        sys.executable, "-m", "uvicorn", "example_service:app",
         "--host", "127.0.0.1", "--port", str(free_port), "--log-level", "info",
     ]  # fmt: skip
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)

@@ -10,7 +10,7 @@ import httpx
 import orjson
 import pytest
 
-from {{ package_name }}.cloudevents import (
+from knative_events.cloudevents import (
     CloudEvent,
     from_http,
     from_http_batch,

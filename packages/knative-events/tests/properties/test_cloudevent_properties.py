@@ -11,14 +11,14 @@ from cloudevents.core.bindings import http as sdk_http
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from {{ package_name }}.cloudevents import (
+from knative_events.cloudevents import (
     CloudEvent,
     CloudEventValidationError,
     from_http,
     to_binary,
     to_structured,
 )
-from {{ package_name }}.cloudevents.models import CONTEXT_ATTRIBUTES
+from knative_events.cloudevents.models import CONTEXT_ATTRIBUTES
 
 STRUCTURED = {"content-type": "application/cloudevents+json"}
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from {{ package_name }}.cloudevents.models import CloudEvent
-from {{ package_name }}.emitter import EmitError, EventEmitter
-from {{ package_name }}.settings import Settings
+from knative_events.cloudevents.models import CloudEvent
+from knative_events.emitter import EmitError, EventEmitter
+from knative_events.settings import Settings
 
 EVENT = CloudEvent(id="out-1", source="/svc", type="com.example.out", data={"n": 1})
 

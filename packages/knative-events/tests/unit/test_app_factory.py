@@ -11,10 +11,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from {{ package_name }}.cloudevents.problem import PROBLEM_DOCS
-from {{ package_name }}.health import HealthState, Phase, drain_on_sigterm
-from {{ package_name }}.main import ServiceApp, create_app
-from {{ package_name }}.settings import Settings, SettingsError
+from knative_events.app import ServiceApp, create_app
+from knative_events.cloudevents.problem import PROBLEM_DOCS
+from knative_events.cloudevents.registry import HandlerRegistry
+from knative_events.health import HealthState, Phase, drain_on_sigterm
+from knative_events.settings import Settings, SettingsError
 
 
 def test_create_app_builds_the_fastapi_app_on_first_use(app: ServiceApp) -> None:
@@ -28,12 +29,16 @@ def test_create_app_builds_the_fastapi_app_on_first_use(app: ServiceApp) -> None
     assert api.state.settings is app.state.settings  # what CloudEventDep reads its limit from
 
 
-def test_the_module_level_app_uses_the_rendered_handlers() -> None:
-    from {{ package_name }}.handlers import registry
-    from {{ package_name }}.main import app
+def test_a_service_module_app_serves_its_own_registry() -> None:
+    from example_service import app, registry
 
     assert isinstance(app, ServiceApp)
     assert app.state.registry is registry
+
+
+def test_create_app_requires_a_registry() -> None:
+    with pytest.raises(TypeError, match="registry"):
+        create_app(Settings(environ={}))  # type: ignore[call-arg]
 
 
 async def test_openapi_documents_the_event_endpoint(client: httpx.AsyncClient) -> None:
@@ -196,14 +201,16 @@ def test_settings_read_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.max_concurrent_handlers == 3
 
 
-def test_settings_defaults_follow_the_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_settings_defaults_are_knative_neutral(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("PORT", "MAX_BODY_BYTES", "HANDLER_TIMEOUT_SECONDS", "MAX_CONCURRENT_HANDLERS"):
         monkeypatch.delenv(name, raising=False)
     settings = Settings()
-    assert settings.port == {{ port }}
+    assert settings.port == 8080
     assert settings.max_body_bytes == 1024 * 1024
-    assert 0 < settings.handler_timeout_seconds < {{ timeout_seconds }}
-    assert settings.max_concurrent_handlers >= 1
+    assert settings.handler_timeout_seconds == 30.0
+    assert settings.max_concurrent_handlers == 1000
+    assert settings.retry_after_seconds == 1
+    assert settings.log_level == "INFO"
 
 
 @pytest.mark.parametrize(
@@ -239,14 +246,15 @@ def test_settings_from_code_are_checked_too() -> None:
 def test_values_win_over_the_environment_and_unknown_names_are_refused() -> None:
     settings = Settings(environ={"PORT": "9000", "LOG_LEVEL": "DEBUG"}, port=9001)
     assert (settings.port, settings.log_level) == (9001, "DEBUG")
-    assert Settings(environ={}).port == {{ port }}
+    assert Settings(environ={}).port == 8080
     with pytest.raises(TypeError, match="unknown settings: prot"):
         Settings(prot=9001)
 
 
 def test_create_app_builds_independent_apps() -> None:
     """Each app has its own metrics registry, so building two never collides."""
-    first, second = create_app(), create_app()
+    first = create_app(Settings(environ={}), registry=HandlerRegistry())
+    second = create_app(Settings(environ={}), registry=HandlerRegistry())
     assert first.state.metrics.registry is not second.state.metrics.registry
 
 

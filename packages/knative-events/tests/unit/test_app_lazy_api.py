@@ -1,7 +1,8 @@
 """Events, probes and metrics are served before FastAPI is imported (cold start).
 
-A fresh interpreter imports ``{{ package_name }}.main`` and drives the module-level ``app``
-in-process: lifespan, an event of every rendered type, the probes and ``/metrics`` must
+A fresh interpreter imports a service module built on the package (``example_service``,
+as a service's ``main.py``) and drives its module-level ``app`` in-process: lifespan, an
+event of every type it handles, the probes and ``/metrics`` must
 leave ``fastapi`` and ``starlette`` unimported; the first ``/docs`` request builds the
 FastAPI app. (A subprocess, because this test session has imported FastAPI long ago.)
 """
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import orjson
 
-SRC = Path(__file__).resolve().parents[3] / "src"
+TESTS = Path(__file__).resolve().parents[1]
 
 SCRIPT = """
 import asyncio, sys
@@ -23,8 +24,7 @@ import asyncio, sys
 import httpx
 import orjson
 
-from {{ package_name }}.handlers.events import EVENT_TYPES
-from {{ package_name }}.main import app
+from example_service import EVENT_TYPES, app
 
 
 def loaded() -> list[str]:
@@ -61,7 +61,7 @@ sys.stdout.write(orjson.dumps(asyncio.run(main())).decode())
 
 
 def test_events_probes_and_metrics_do_not_import_fastapi() -> None:
-    env = {**os.environ, "PYTHONPATH": str(SRC), "LOG_LEVEL": "WARNING"}
+    env = {**os.environ, "PYTHONPATH": str(TESTS), "LOG_LEVEL": "WARNING"}
     done = subprocess.run(
         [sys.executable, "-c", SCRIPT],
         check=False,

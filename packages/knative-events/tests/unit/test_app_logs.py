@@ -8,11 +8,11 @@ import logging
 import httpx
 import orjson
 
-from {{ package_name }}.cloudevents.models import CloudEvent
-from {{ package_name }}.cloudevents.registry import HandlerRegistry
-from {{ package_name }}.logs import JsonFormatter, current_event
-from {{ package_name }}.main import create_app
-from {{ package_name }}.settings import Settings
+from knative_events.app import create_app
+from knative_events.cloudevents.models import CloudEvent
+from knative_events.cloudevents.registry import HandlerRegistry
+from knative_events.logs import JsonFormatter, current_event
+from knative_events.settings import Settings
 
 
 def capture() -> tuple[io.StringIO, logging.Handler]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from {{ package_name }}.metrics import LATENCY_BUCKETS, EventMetrics
+from knative_events.metrics import LATENCY_BUCKETS, EventMetrics
 
 
 def samples(metrics: EventMetrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from {{ package_name }}.knative.service_manager import BuildCompletion, ServiceRef
+from knative_events.service_manager import BuildCompletion, ServiceRef
 
 GOOD: dict[str, Any] = {
     "third_party_id": "customer-123",

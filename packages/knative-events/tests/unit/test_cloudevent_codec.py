@@ -12,7 +12,7 @@ from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent as SdkEvent
 from pydantic import BaseModel
 
-from {{ package_name }}.cloudevents import (
+from knative_events.cloudevents import (
     CloudEvent,
     CloudEventSerializationError,
     CloudEventValidationError,
@@ -22,7 +22,7 @@ from {{ package_name }}.cloudevents import (
     to_binary,
     to_structured,
 )
-from {{ package_name }}.cloudevents.errors import UnsupportedContentTypeError
+from knative_events.cloudevents.errors import UnsupportedContentTypeError
 
 HEADERS = {
     "ce-specversion": "1.0",

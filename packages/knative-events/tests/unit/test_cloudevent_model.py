@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from {{ package_name }}.cloudevents.errors import CloudEventValidationError
-from {{ package_name }}.cloudevents.models import (
+from knative_events.cloudevents.errors import CloudEventValidationError
+from knative_events.cloudevents.models import (
     CloudEvent,
     DataKind,
     check_attributes,
@@ -229,20 +229,25 @@ def test_pydantic_validates_a_cloudevent_field_by_the_same_rules() -> None:
 
 
 def test_start_up_imports_only_what_the_event_path_needs() -> None:
-    """FastAPI loads on first use{% if not service_manager %}, prometheus-client on the first scrape, and
-    pydantic only with a data model{% else %} (the service manager brings pydantic and prometheus-client){% endif %}."""
+    """FastAPI loads on first use, prometheus-client on the first scrape, pydantic only with
+    a data model, httpx only with the emitter; the package's public names cost no more."""
     import os
     import subprocess
     import sys
     from pathlib import Path
 
-    import {{ package_name }}
+    import knative_events
 
     # A fresh interpreter that finds the package where this test run found it.
-    source_root = str(Path({{ package_name }}.__file__).resolve().parents[1])
+    source_root = str(Path(knative_events.__file__).resolve().parents[1])
     path = os.pathsep.join(filter(None, [source_root, os.environ.get("PYTHONPATH")]))
-    lazy = ("fastapi",{% if not service_manager %} "prometheus_client", "pydantic"{% endif %})
-    probe = f"import sys, {{ package_name }}.main; print(sorted(set({lazy!r}) & set(sys.modules)))"
+    lazy = ("fastapi", "prometheus_client", "pydantic", "httpx", "knative_manifests")
+    probe = (
+        "import sys\n"
+        "from knative_events import CloudEvent, HandlerRegistry, Settings, create_app\n"
+        "create_app(Settings(environ={}), registry=HandlerRegistry())\n"
+        f"print(sorted(set({lazy!r}) & set(sys.modules)))"
+    )
     done = subprocess.run(
         [sys.executable, "-c", probe],
         capture_output=True,
@@ -271,7 +276,7 @@ def test_data_kinds(content_type: str | None, kind: DataKind) -> None:
 
 def test_long_sender_values_bypass_the_caches() -> None:
     """Caches keyed by sender-written values hold only short keys (bounded memory)."""
-    from {{ package_name }}.cloudevents import models
+    from knative_events.cloudevents import models
 
     before = models._cached_is_source.cache_info().currsize
     long_source = "/" + "a" * 10_000

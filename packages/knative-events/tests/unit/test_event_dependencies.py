@@ -8,15 +8,15 @@ import httpx
 import orjson
 from fastapi import Body, FastAPI
 
-from {{ package_name }}.cloudevents.dependencies import (
+from knative_events.app import ServiceApp
+from knative_events.cloudevents.dependencies import (
     CloudEventDep,
     CloudEventsDep,
     problem_exception_handler,
 )
-from {{ package_name }}.cloudevents.errors import ProblemError
-from {{ package_name }}.cloudevents.models import CloudEvent
-from {{ package_name }}.cloudevents.serializer import to_batch, to_binary
-from {{ package_name }}.main import ServiceApp
+from knative_events.cloudevents.errors import ProblemError
+from knative_events.cloudevents.models import CloudEvent
+from knative_events.cloudevents.serializer import to_batch, to_binary
 
 
 def route_app() -> FastAPI:

@@ -9,10 +9,10 @@ import orjson
 import pytest
 from pydantic import BaseModel, model_validator
 
-from {{ package_name }}.cloudevents import endpoint as endpoint_module
-from {{ package_name }}.cloudevents.endpoint import EventEndpoint
-from {{ package_name }}.cloudevents.models import CloudEvent
-from {{ package_name }}.cloudevents.registry import HandlerRegistry
+from knative_events.cloudevents import endpoint as endpoint_module
+from knative_events.cloudevents.endpoint import EventEndpoint
+from knative_events.cloudevents.models import CloudEvent
+from knative_events.cloudevents.registry import HandlerRegistry
 
 Message = dict[str, Any]
 HEADERS = [

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel
 
-from {{ package_name }}.cloudevents.errors import (
+from knative_events.cloudevents.errors import (
     DataValidationError,
     UnsupportedContentTypeError,
 )
-from {{ package_name }}.cloudevents.models import CloudEvent
-from {{ package_name }}.cloudevents.registry import HandlerRegistry
+from knative_events.cloudevents.models import CloudEvent
+from knative_events.cloudevents.registry import HandlerRegistry
 
 
 class Thing(BaseModel):
@@ -99,3 +99,57 @@ def test_a_model_handler_needs_json_data() -> None:
     with pytest.raises(UnsupportedContentTypeError) as caught:
         registration.decode(event)
     assert caught.value.status == 415
+
+
+def test_direct_only_is_recorded_for_the_tooling() -> None:
+    registry = HandlerRegistry()
+
+    @registry.on("com.example.direct", direct_only=True)
+    async def direct(event: CloudEvent, data: object) -> CloudEvent | None:
+        return None
+
+    @registry.on("com.example.modelled", data=Thing, direct_only=True)
+    async def modelled(event: CloudEvent, data: Thing) -> CloudEvent | None:
+        return None
+
+    @registry.on("com.example.triggered")
+    async def triggered(event: CloudEvent, data: object) -> CloudEvent | None:
+        return None
+
+    async def added(event: CloudEvent, data: object) -> CloudEvent | None:
+        return None
+
+    registry.add("com.example.added", added, direct_only=True)
+    registry.add("com.example.added.plain", added)
+
+    flags = {registration.event_type: registration.direct_only for registration in registry}
+    assert flags == {
+        "com.example.direct": True,
+        "com.example.modelled": True,
+        "com.example.triggered": False,
+        "com.example.added": True,
+        "com.example.added.plain": False,
+    }
+    modelled_registration = registry.get("com.example.modelled")
+    assert modelled_registration is not None
+    assert modelled_registration.model is Thing
+    assert registry.types == sorted(flags)
+
+
+async def test_a_direct_only_handler_is_dispatched_like_any_other() -> None:
+    from knative_events import create_app
+    from knative_events.settings import Settings
+    from knative_events.testing import EventClient
+
+    registry = HandlerRegistry()
+    seen: list[str] = []
+
+    @registry.on("com.example.direct", direct_only=True)
+    async def direct(event: CloudEvent, data: object) -> CloudEvent | None:
+        seen.append(event.id)
+        return None
+
+    async with EventClient(create_app(Settings(environ={}), registry=registry)) as client:
+        result = await client.send("com.example.direct", {"a": 1}, id="direct-1")
+    assert result.status == 202
+    assert seen == ["direct-1"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from {{ package_name }}.knative.service_manager import (
+from knative_events.service_manager import (
     SERVICE,
     TRIGGER,
     immutable_changes,

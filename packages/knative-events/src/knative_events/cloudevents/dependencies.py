@@ -1,6 +1,6 @@
 """FastAPI dependencies for ordinary routes that take a CloudEvent.
 
-    @api.post("/orders")  # in api.build_api(), or on main.app.api
+    @api.post("/orders")  # on the service's app.api
     async def orders(event: CloudEventDep) -> dict[str, str]: ...
 
 The dependency reads the body under the same MAX_BODY_BYTES limit as the event endpoint

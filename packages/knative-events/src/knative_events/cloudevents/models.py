@@ -333,8 +333,8 @@ class CloudEvent:
     arguments: ``CloudEvent(id=..., source=..., type=..., traceparent="...")``.
 
     A plain class rather than a pydantic model: every attribute rule is written out above
-    (pydantic would only hold the values), and importing pydantic costs about 40 ms, a
-    quarter of a cold start, which a scaled-from-zero pod pays before its first event.
+    (pydantic would only hold the values), and importing pydantic is a large part of a cold
+    start, which a scaled-from-zero pod pays before its first event.
     pydantic still knows the type (:meth:`__get_pydantic_core_schema__`): a CloudEvent can
     be a field of a pydantic model, a FastAPI response model or a JSON body
     (``event: Annotated[CloudEvent, Body()]``), checked by the same rules. For a route that

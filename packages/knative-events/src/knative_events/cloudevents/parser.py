@@ -3,8 +3,8 @@
 Hand-written on purpose instead of ``cloudevents.core.bindings.http``: the SDK decodes
 with the standard ``json`` module, parses times with ``dateutil``, falls back to treating
 an unparsable JSON body as a plain string (so bad JSON is silently accepted), and invents
-``id``/``time`` when they are missing. This module uses orjson (several times faster than
-``json`` on event-sized bodies), checks each attribute once with the shared rules of
+``id``/``time`` when they are missing. This module uses orjson (faster than ``json``
+on event-sized bodies), checks each attribute once with the shared rules of
 :mod:`.models`, and builds the event with ``construct`` so nothing is checked twice.
 The tests prove it reads what the SDK writes.
 """

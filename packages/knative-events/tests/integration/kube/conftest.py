@@ -7,10 +7,10 @@ from pathlib import Path
 
 import kmock
 import pytest
-from kube_support import KnativeApiEmulator, write_kubeconfig
+from kube_support import DEFAULTS, KnativeApiEmulator, write_kubeconfig
 from prometheus_client import CollectorRegistry
 
-from {{ package_name }}.knative.service_manager import (
+from knative_events.service_manager import (
     ServiceManager,
     ServiceManagerMetrics,
     ServiceManagerSettings,
@@ -55,6 +55,6 @@ async def manager(
 ) -> AsyncIterator[ServiceManager]:
     """A ServiceManager built the way the service builds it: from the environment."""
     async with ServiceManager.from_environment(
-        settings=settings, metrics=ServiceManagerMetrics(registry)
+        DEFAULTS, settings=settings, metrics=ServiceManagerMetrics(registry)
     ) as service_manager:
         yield service_manager

@@ -38,9 +38,23 @@ import kmock
 import yaml
 from kmock import KubernetesEmulator, KubernetesError, KubernetesObjectNotFoundError
 
-from {{ package_name }}.knative.service_manager import BuildCompletion
+from knative_events.service_manager import BuildCompletion, ManagerDefaults
 
 NAMESPACE = "runtime"
+DEFAULTS = ManagerDefaults(
+    manager_name="build-manager",
+    event_prefix="com.example",
+    service_settings={
+        "max_scale": 3,
+        "container_concurrency": 10,
+        "cpu_request": "100m",
+        "cpu_limit": "1000m",
+        "memory_request": "256Mi",
+        "memory_limit": "1Gi",
+        "istio_sidecar": False,
+    },
+)
+"""What the service under test passes to its ServiceManager (a service's own answers)."""
 PLURALS = {
     "ServiceAccount": "serviceaccounts",
     "ConfigMap": "configmaps",

@@ -7,17 +7,19 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import build_handlers as builds
 import httpx
 import pytest
-from kube_support import KnativeApiEmulator, make_build
+from kube_support import DEFAULTS, KnativeApiEmulator, make_build
 
-from {{ package_name }}.handlers import builds
-from {{ package_name }}.knative.service_manager import (
+from knative_events.app import create_app
+from knative_events.service_manager import (
+    ManagerProvider,
     ServiceManager,
     ServiceManagerSettings,
     default_metrics,
 )
-from {{ package_name }}.main import create_app
+from knative_events.settings import Settings
 
 KINDS = ("ServiceAccount", "ConfigMap", "Service", "Trigger")
 
@@ -27,11 +29,31 @@ async def wired(
     kubeconfig: Path, settings: ServiceManagerSettings
 ) -> AsyncIterator[ServiceManager]:
     """What the handlers build on first use, with the test's settings (and the app's metrics)."""
-    manager = ServiceManager.from_environment(settings=settings, metrics=default_metrics())
+    manager = ServiceManager.from_environment(
+        DEFAULTS, settings=settings, metrics=default_metrics()
+    )
     builds.provider.override(manager)
     yield manager
     builds.provider.override(None)
     await manager.aclose()
+
+
+async def test_the_provider_builds_its_manager_from_the_environment_once(
+    kubeconfig: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SERVICE_MANAGER_BROKER", "from-env")
+    provider = ManagerProvider(DEFAULTS)
+    manager = provider.get()
+    try:
+        assert provider.get() is manager
+        assert manager.defaults is DEFAULTS
+        assert manager.settings.broker == "from-env"
+        assert manager.settings.delivery_retry == DEFAULTS.delivery_retry
+        provider.override(None)
+        assert provider.get() is not manager
+        await provider.get().aclose()
+    finally:
+        await manager.aclose()
 
 
 def sample(metrics_text: str, line_prefix: str) -> float:
@@ -44,7 +66,8 @@ def sample(metrics_text: str, line_prefix: str) -> float:
 
 @pytest.fixture
 async def client(wired: ServiceManager) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=create_app())
+    app = create_app(Settings(environ={}), registry=builds.registry)
+    transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://service") as http:
         yield http
 

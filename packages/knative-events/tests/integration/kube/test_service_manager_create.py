@@ -6,16 +6,12 @@ import itertools
 from pathlib import Path
 
 import pytest
-from kube_support import NAMESPACE, KnativeApiEmulator, make_build
+from knative_manifests import constants as c
+from kube_support import DEFAULTS, NAMESPACE, KnativeApiEmulator, make_build
 from prometheus_client import CollectorRegistry
 
-from {{ package_name }}.knative import constants as c
-from {{ package_name }}.knative.service_manager import (
-    LABEL_CONTENT_HASH,
+from knative_events.service_manager import (
     LABEL_MANAGED_BY,
-    LABEL_PARSER_ID,
-    LABEL_THIRD_PARTY_ID,
-    MANAGER_NAME,
     ApplyOutcome,
     ServiceManager,
     ServiceManagerMetrics,
@@ -39,10 +35,10 @@ async def test_creates_the_four_resources_with_their_content(
         obj = k8s.stored(kind, name)
         assert obj is not None, kind
         labels = obj["metadata"]["labels"]
-        assert labels[LABEL_MANAGED_BY] == MANAGER_NAME
-        assert labels[LABEL_THIRD_PARTY_ID] == "customer-123"
-        assert labels[LABEL_PARSER_ID] == "test-parser"
-        assert labels[LABEL_CONTENT_HASH] == label_value(build.content_hash)
+        assert labels[LABEL_MANAGED_BY] == DEFAULTS.manager_name
+        assert labels[DEFAULTS.label_third_party_id] == "customer-123"
+        assert labels[DEFAULTS.label_parser_id] == "test-parser"
+        assert labels[DEFAULTS.label_content_hash] == label_value(build.content_hash)
         assert obj["metadata"]["namespace"] == NAMESPACE
 
     account = k8s.stored("ServiceAccount", name)
@@ -60,15 +56,18 @@ async def test_creates_the_four_resources_with_their_content(
 
     service = k8s.stored("Service", name)
     assert service is not None
-    assert service["metadata"]["annotations"][LABEL_CONTENT_HASH] == build.content_hash
+    assert service["metadata"]["annotations"][DEFAULTS.label_content_hash] == build.content_hash
     pod = service["spec"]["template"]["spec"]
     assert pod["serviceAccountName"] == name
     (container,) = pod["containers"]
     assert container["image"] == build.image_uri
     assert container["envFrom"] == [{"configMapRef": {"name": name}}]
     template = service["spec"]["template"]["metadata"]
-    assert template["labels"][LABEL_CONTENT_HASH] == label_value(build.content_hash)
+    assert template["labels"][DEFAULTS.label_content_hash] == label_value(build.content_hash)
     assert c.ANNOTATION_CLASS in template["annotations"]
+    # The service's own revision settings (DEFAULTS.service_settings) reach the Service.
+    assert template["annotations"][c.ANNOTATION_MAX_SCALE] == "3"
+    assert pod["containerConcurrency"] == 10
     assert not any(
         key.startswith(c.AUTOSCALING_PREFIX) for key in service["metadata"]["annotations"]
     )
@@ -77,6 +76,8 @@ async def test_creates_the_four_resources_with_their_content(
     assert trigger is not None
     spec = trigger["spec"]
     assert spec["broker"] == manager.settings.broker
+    assert manager.settings.event_type == DEFAULTS.event_type == "com.example.parser.start"
+    assert manager.settings.source_prefix == DEFAULTS.source_prefix == "com.example"
     assert spec["filter"]["attributes"] == {
         "type": manager.settings.event_type,
         "source": f"{manager.settings.source_prefix}.customer-123",
@@ -130,7 +131,7 @@ async def test_sequential_mode_creates_one_after_the_other(
 ) -> None:
     k8s.latency = 0.02
     async with ServiceManager.from_environment(
-        settings=settings, metrics=ServiceManagerMetrics(CollectorRegistry())
+        DEFAULTS, settings=settings, metrics=ServiceManagerMetrics(CollectorRegistry())
     ) as manager:
         manager.parallel = False
         await manager.create_service("lambda-sequential", make_build())
@@ -150,7 +151,7 @@ async def test_rabbitmq_broker_adds_the_parallelism_annotation(
 ) -> None:
     settings = ServiceManagerSettings(broker_class="RabbitMQBroker", rabbitmq_parallelism=7)
     async with ServiceManager.from_environment(
-        settings=settings, metrics=ServiceManagerMetrics(CollectorRegistry())
+        DEFAULTS, settings=settings, metrics=ServiceManagerMetrics(CollectorRegistry())
     ) as manager:
         await manager.create_service("lambda-rabbit", make_build())
 
@@ -180,7 +181,7 @@ async def test_dead_letter_sink_is_a_ref_or_a_uri(
 ) -> None:
     settings = ServiceManagerSettings(dead_letter_sink=sink)
     async with ServiceManager.from_environment(
-        settings=settings, metrics=ServiceManagerMetrics(CollectorRegistry())
+        DEFAULTS, settings=settings, metrics=ServiceManagerMetrics(CollectorRegistry())
     ) as manager:
         await manager.create_service("lambda-dlq", make_build())
 

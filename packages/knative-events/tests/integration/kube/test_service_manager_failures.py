@@ -9,7 +9,7 @@ import pytest
 from kube_support import KnativeApiEmulator, make_build
 from prometheus_client import CollectorRegistry
 
-from {{ package_name }}.knative.service_manager import (
+from knative_events.service_manager import (
     KubernetesApiError,
     ServiceCreationError,
     ServiceManager,

@@ -1,19 +1,18 @@
-"""The rendered Role grants the service manager exactly the verbs it was seen to use."""
+"""The RBAC rules the package declares grant the service manager exactly the verbs it uses.
+
+A service's Role is written from ``RBAC_RULES``; this test watches every API call of the
+manager on every path and compares.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from pathlib import Path
 
-import yaml
-from kube_support import KnativeApiEmulator, make_build
+from kube_support import DEFAULTS, KnativeApiEmulator, make_build
 
-from {{ package_name }}.knative.service_manager import ServiceManager, ServiceManagerSettings
+from knative_events.service_manager import RBAC_RULES, ServiceManager, ServiceManagerSettings
 
-ROLE = (
-    Path(__file__).resolve().parents[3]
-    / "deployments/knative/components/service-manager-rbac/role.yaml"
-)
 VERBS = {"GET": "get", "POST": "create", "PATCH": "patch", "DELETE": "delete", "PUT": "update"}
 GROUPS = {
     "services": "serving.knative.dev",
@@ -24,9 +23,8 @@ GROUPS = {
 
 
 def granted() -> dict[tuple[str, str], set[str]]:
-    role = yaml.safe_load(ROLE.read_text(encoding="utf-8"))
     grants: dict[tuple[str, str], set[str]] = defaultdict(set)
-    for rule in role["rules"]:
+    for rule in RBAC_RULES:
         for group in rule["apiGroups"]:
             for resource in rule["resources"]:
                 grants[(group, resource)] |= set(rule["verbs"])
@@ -41,6 +39,7 @@ async def test_the_role_grants_exactly_what_the_manager_uses(
     k8s.inject("PATCH", "Service", 409)
     await manager.create_service("lambda-rbac", make_build(version=2))
     async with ServiceManager.from_environment(
+        DEFAULTS,
         settings=ServiceManagerSettings(broker="other", conflict_backoff_seconds=0),
         metrics=manager.metrics,
     ) as other:

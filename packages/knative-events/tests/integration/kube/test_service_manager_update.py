@@ -6,11 +6,10 @@ from pathlib import Path
 
 import kmock
 import pytest
-from kube_support import KnativeApiEmulator, make_build
+from kube_support import DEFAULTS, KnativeApiEmulator, make_build
 from prometheus_client import CollectorRegistry
 
-from {{ package_name }}.knative.service_manager import (
-    LABEL_CONTENT_HASH,
+from knative_events.service_manager import (
     ApplyOutcome,
     ConflictRetriesExhaustedError,
     ServiceCreationError,
@@ -41,7 +40,9 @@ async def test_new_image_patches_the_template_with_the_version_just_read(
     (container,) = after["spec"]["template"]["spec"]["containers"]
     assert container["image"] == make_build(version=2).image_uri
     template_labels = after["spec"]["template"]["metadata"]["labels"]
-    assert template_labels[LABEL_CONTENT_HASH] == label_value(make_build(version=2).content_hash)
+    assert template_labels[DEFAULTS.label_content_hash] == label_value(
+        make_build(version=2).content_hash
+    )
     assert after["metadata"]["generation"] == before["metadata"]["generation"] + 1
     (patch,) = k8s.api_calls("PATCH", "Service")
     assert patch.body["metadata"]["resourceVersion"] == version_read
@@ -111,7 +112,7 @@ async def test_conflict_retries_are_bounded(
 ) -> None:
     settings = ServiceManagerSettings(max_conflict_retries=2, conflict_backoff_seconds=0)
     async with ServiceManager.from_environment(
-        settings=settings, metrics=ServiceManagerMetrics(registry)
+        DEFAULTS, settings=settings, metrics=ServiceManagerMetrics(registry)
     ) as manager:
         await manager.create_service(NAME, make_build(version=1))
         k8s.inject("PATCH", "Service", 409, times=100)
@@ -132,11 +133,15 @@ async def test_a_new_broker_recreates_the_trigger(
     kubeconfig: Path, k8s: KnativeApiEmulator
 ) -> None:
     metrics = ServiceManagerMetrics(CollectorRegistry())
-    async with ServiceManager.from_environment(broker="first", metrics=metrics) as manager:
+    async with ServiceManager.from_environment(
+        DEFAULTS, broker="first", metrics=metrics
+    ) as manager:
         await manager.create_service(NAME, make_build())
     k8s.calls.clear()
 
-    async with ServiceManager.from_environment(broker="second", metrics=metrics) as manager:
+    async with ServiceManager.from_environment(
+        DEFAULTS, broker="second", metrics=metrics
+    ) as manager:
         result = await manager.create_service(NAME, make_build())
 
     assert result.outcomes["Trigger"] is ApplyOutcome.RECREATED
@@ -154,10 +159,14 @@ async def test_dropping_the_dead_letter_sink_removes_it(
 ) -> None:
     metrics = ServiceManagerMetrics(CollectorRegistry())
     with_sink = ServiceManagerSettings(dead_letter_sink="dead-letters")
-    async with ServiceManager.from_environment(settings=with_sink, metrics=metrics) as manager:
+    async with ServiceManager.from_environment(
+        DEFAULTS, settings=with_sink, metrics=metrics
+    ) as manager:
         await manager.create_service(NAME, make_build())
     without_sink = ServiceManagerSettings(dead_letter_sink="")
-    async with ServiceManager.from_environment(settings=without_sink, metrics=metrics) as manager:
+    async with ServiceManager.from_environment(
+        DEFAULTS, settings=without_sink, metrics=metrics
+    ) as manager:
         result = await manager.create_service(NAME, make_build())
 
     assert result.outcomes["Trigger"] is ApplyOutcome.UPDATED
