@@ -377,3 +377,22 @@ def test_cli_refuses_a_reserved_port_without_writing(renderer: Renderer, tmp_pat
     assert done.returncode != 0
     assert "port 8013 is reserved by Knative's queue-proxy" in done.stderr
     assert not dst.exists() or list(dst.iterdir()) == []
+
+
+def test_service_manager_role_grants_exactly_what_the_manager_calls(renderer: Renderer) -> None:
+    """The rendered Role and ``knative_events.service_manager.RBAC_RULES`` agree rule by rule.
+
+    The package's tests prove the manager calls only what RBAC_RULES lists (against the
+    Kubernetes API emulator); this proves the manifest grants exactly that, no more.
+    """
+    from knative_events.service_manager import RBAC_RULES
+
+    root = renderer.render(SERVICE_MANAGER)
+    role_files = list(root.glob("deployments/knative/components/service-manager-rbac/role.yaml"))
+    assert len(role_files) == 1
+    role = yaml.safe_load(role_files[0].read_text(encoding="utf-8"))
+    granted = [
+        {key: tuple(rule[key]) for key in ("apiGroups", "resources", "verbs")}
+        for rule in role["rules"]
+    ]
+    assert granted == [dict(rule) for rule in RBAC_RULES]
