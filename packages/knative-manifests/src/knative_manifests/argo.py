@@ -16,8 +16,10 @@ from typing import Any
 
 import yaml
 
+from .constants import ARGOCD_NAMESPACE
+
 _ACTION = re.compile(r"\{\{(-?)\s*(.*?)\s*(-?)\}\}", re.DOTALL)
-_FIELD = re.compile(r"^\.([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)$")
+_FIELD = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)")
 
 
 class TemplateError(ValueError):
@@ -60,7 +62,7 @@ def render_go_template(  # noqa: PLR0912 - one branch per template action
             pos += len(rest) - len(rest.lstrip())
         action = match.group(2)
         if action.startswith("if "):
-            field = _FIELD.match(action[3:].strip())
+            field = _FIELD.fullmatch(action[3:].strip())
             if field is None:
                 raise TemplateError(f"unsupported condition {action!r}")
             taken = _truthy(_lookup(params, field.group(1), missing_ok=missing_ok))
@@ -77,7 +79,7 @@ def render_go_template(  # noqa: PLR0912 - one branch per template action
                 raise TemplateError("{{ end }} without {{ if }}")
             emitting = stack.pop()[0]
         else:
-            field = _FIELD.match(action)
+            field = _FIELD.fullmatch(action)
             if field is None:
                 raise TemplateError(f"unsupported template action {action!r}")
             if emitting:
@@ -152,7 +154,9 @@ def generate_applications(appset: Mapping[str, Any]) -> list[dict[str, Any]]:
             if patch is not None:
                 rendered = _merge(rendered, patch)
         metadata = dict(rendered.get("metadata") or {})
-        metadata.setdefault("namespace", appset.get("metadata", {}).get("namespace", "argocd"))
+        metadata.setdefault(
+            "namespace", appset.get("metadata", {}).get("namespace", ARGOCD_NAMESPACE)
+        )
         applications.append(
             {
                 "apiVersion": "argoproj.io/v1alpha1",

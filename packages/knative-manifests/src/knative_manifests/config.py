@@ -4,7 +4,12 @@ The models are plain frozen dataclasses: cheap to build in Hypothesis properties
 with ``==`` for round-trip checks, and hashable. Each model checks itself when it is built,
 so an object that exists is one a cluster would accept; the only exception is
 ``TrafficConfig``, whose sum is checked by ``validate()``/``check()`` because a split is
-built up target by target.
+built up target by target. The bounds themselves live in ``limits.py``, shared with the
+admission rules, so a model and a rule cannot disagree about a limit.
+
+A field either defaults to what Knative does when it is absent (``KNATIVE_DEFAULT_*``:
+max-scale 0 = unbounded, containerConcurrency 0, timeoutSeconds 300...) or has no default
+at all (resources, the Istio sidecar): a service states those itself.
 """
 
 from __future__ import annotations
@@ -12,25 +17,26 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
 
 from . import constants as c
+from . import limits
 from .errors import InvalidAutoscalingConfigError, InvalidTrafficConfigError, KnativeManifestError
 from .formats import (
     is_dns1035_label,
     is_dns1123_label,
     is_dns1123_subdomain,
-    parse_go_duration,
     parse_iso8601_duration,
-    parse_quantity,
 )
 
 _IMAGE = re.compile(
-    r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)+(:[\w][\w.-]{0,127}|@sha256:[0-9a-f]{64})?$"
+    r"[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)+"
+    r"(:[\w][\w.-]{0,127}|@sha256:[0-9a-f]{64})?"
 )
-_ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
+_ENV_NAME = re.compile(r"[-._a-zA-Z][-._a-zA-Z0-9]*")
+_ATTRIBUTE_KEY = re.compile(c.TRIGGER_ATTRIBUTE_KEY_PATTERN)
+_HTTP_URI = re.compile(r"https?://[^/\s]+(/\S*)?")
 
 
 def _frozen_map(value: Any) -> MappingProxyType[str, str]:
@@ -108,61 +114,40 @@ def _check_autoscaling(config: KnativeServiceConfig) -> None:
             rule="autoscaling/metric-for-class",
         )
     target = config.autoscaling_target
-    if isinstance(target, bool) or not target >= c.AUTOSCALING_TARGET_MIN:
-        raise InvalidAutoscalingConfigError(
-            f"autoscaling target must be at least {c.AUTOSCALING_TARGET_MIN}, not {target!r}",
-            rule="autoscaling/target-minimum",
-        )
-    if config.autoscaling_metric == "cpu" and target > c.CPU_TARGET_MAX:
-        raise InvalidAutoscalingConfigError(
-            f"a cpu target is a utilization percent of at most {c.CPU_TARGET_MAX:g}",
-            rule="autoscaling/target-utilization",
-        )
+    if target is not None:
+        error = limits.autoscaling_target_error(target)
+        if error:
+            raise InvalidAutoscalingConfigError(error, rule="autoscaling/target-minimum")
+        if config.autoscaling_metric == "cpu" and target > c.CPU_TARGET_MAX:
+            raise InvalidAutoscalingConfigError(
+                f"a cpu target is a utilization percent of at most {c.CPU_TARGET_MAX:g}",
+                rule="autoscaling/target-utilization",
+            )
     for name in ("min_scale", "max_scale"):
-        value = getattr(config, name)
-        if isinstance(value, bool) or not c.SCALE_MIN <= value <= c.SCALE_MAX:
+        error = limits.scale_error(name.replace("_", "-"), getattr(config, name))
+        if error:
             raise InvalidAutoscalingConfigError(
-                f"{name} must be an int32 >= 0, not {value!r}",
-                rule=f"autoscaling/{name.replace('_', '-')}-range",
+                error, rule=f"autoscaling/{name.replace('_', '-')}-range"
             )
-    if config.max_scale != 0 and config.max_scale < config.min_scale:
-        raise InvalidAutoscalingConfigError(
-            f"max_scale ({config.max_scale}) must not be below min_scale ({config.min_scale})",
-            rule="autoscaling/min-not-above-max",
-        )
-    if short == c.HPA and config.min_scale < 1:
-        raise InvalidAutoscalingConfigError(
-            "hpa cannot scale to zero: min_scale must be at least 1",
-            rule="autoscaling/hpa-no-scale-to-zero",
-        )
+    error = limits.min_above_max_error(config.min_scale, config.max_scale)
+    if error:
+        raise InvalidAutoscalingConfigError(error, rule="autoscaling/min-not-above-max")
+    error = limits.hpa_scale_to_zero_error(short, config.min_scale)
+    if error:
+        raise InvalidAutoscalingConfigError(error, rule="autoscaling/hpa-no-scale-to-zero")
     if config.scale_down_delay is not None:
-        try:
-            seconds = parse_go_duration(config.scale_down_delay)
-        except ValueError as error:
-            raise InvalidAutoscalingConfigError(
-                str(error), rule="autoscaling/scale-down-delay"
-            ) from None
-        if seconds < 0 or seconds > c.SCALE_DOWN_DELAY_MAX_SECONDS or seconds != int(seconds):
-            raise InvalidAutoscalingConfigError(
-                f"scale_down_delay {config.scale_down_delay!r} must be whole seconds from 0s to 1h",
-                rule="autoscaling/scale-down-delay",
-            )
+        error = limits.scale_down_delay_error(config.scale_down_delay)
+        if error:
+            raise InvalidAutoscalingConfigError(error, rule="autoscaling/scale-down-delay")
 
 
 def _check_resources(config: KnativeServiceConfig) -> None:
-    values: dict[str, Decimal] = {}
-    for name in ("cpu_request", "cpu_limit", "memory_request", "memory_limit"):
-        try:
-            values[name] = parse_quantity(getattr(config, name))
-        except ValueError as error:
-            raise KnativeManifestError(f"{name}: {error}", rule="security/resources-set") from None
-    for kind in ("cpu", "memory"):
-        if values[f"{kind}_limit"] < values[f"{kind}_request"]:
-            raise KnativeManifestError(
-                f"{kind}_limit ({getattr(config, kind + '_limit')}) must not be below "
-                f"{kind}_request ({getattr(config, kind + '_request')})",
-                rule="security/request-not-above-limit",
-            )
+    requests = {"cpu": config.cpu_request, "memory": config.memory_request}
+    resource_limits = {"cpu": config.cpu_limit, "memory": config.memory_limit}
+    for _part, _resource, message in limits.quantity_errors(requests, resource_limits):
+        raise KnativeManifestError(message, rule="security/resources-set")
+    for _resource, message in limits.request_above_limit_errors(requests, resource_limits):
+        raise KnativeManifestError(message, rule="security/request-not-above-limit")
 
 
 @dataclass(frozen=True)
@@ -172,31 +157,36 @@ class KnativeServiceConfig:
     ``labels``/``annotations`` are the Service's metadata; the autoscaling annotations are
     never among them (Knative refuses them there) but derived from the autoscaling fields
     and written to the revision template.
+
+    Fields default to what Knative does without them (``KNATIVE_DEFAULT_*``); an
+    ``autoscaling_target`` or ``scale_down_delay`` of ``None`` is not written, so the
+    cluster's own setting applies. The resources and ``istio_sidecar`` are required and
+    keyword-only: Knative has no default for them, and a service must say what it needs.
     """
 
     name: str
     image: str
     namespace: str | None = None
-    port: int = c.DEFAULT_PORT
+    port: int = c.KNATIVE_DEFAULT_CONTAINER_PORT
     port_name: str = "http1"
     container_name: str = "app"
 
-    autoscaling_class: str = c.KPA_CLASS
-    autoscaling_metric: str = c.DEFAULT_AUTOSCALING_METRIC
-    autoscaling_target: float = c.DEFAULT_AUTOSCALING_TARGET
-    min_scale: int = c.DEFAULT_MIN_SCALE
-    max_scale: int = c.DEFAULT_MAX_SCALE
-    scale_down_delay: str | None = c.DEFAULT_SCALE_DOWN_DELAY
+    autoscaling_class: str = c.KNATIVE_DEFAULT_AUTOSCALING_CLASS
+    autoscaling_metric: str = c.KNATIVE_DEFAULT_AUTOSCALING_METRIC
+    autoscaling_target: float | None = None
+    min_scale: int = c.KNATIVE_DEFAULT_MIN_SCALE
+    max_scale: int = c.KNATIVE_DEFAULT_MAX_SCALE
+    scale_down_delay: str | None = None
 
-    cpu_request: str = c.DEFAULT_CPU_REQUEST
-    cpu_limit: str = c.DEFAULT_CPU_LIMIT
-    memory_request: str = c.DEFAULT_MEMORY_REQUEST
-    memory_limit: str = c.DEFAULT_MEMORY_LIMIT
+    cpu_request: str = field(kw_only=True)
+    cpu_limit: str = field(kw_only=True)
+    memory_request: str = field(kw_only=True)
+    memory_limit: str = field(kw_only=True)
 
-    container_concurrency: int = c.DEFAULT_CONTAINER_CONCURRENCY
-    timeout_seconds: int = c.DEFAULT_TIMEOUT_SECONDS
+    container_concurrency: int = c.KNATIVE_DEFAULT_CONTAINER_CONCURRENCY
+    timeout_seconds: int = c.KNATIVE_DEFAULT_TIMEOUT_SECONDS
 
-    istio_sidecar: bool = c.DEFAULT_ISTIO_SIDECAR
+    istio_sidecar: bool = field(kw_only=True)
 
     labels: Mapping[str, str] = field(default_factory=lambda: _frozen_map({}))
     annotations: Mapping[str, str] = field(default_factory=lambda: _frozen_map({}))
@@ -243,7 +233,7 @@ class KnativeServiceConfig:
             raise KnativeManifestError(
                 f"namespace {self.namespace!r} must be a DNS-1123 label", rule="k8s/namespace"
             )
-        if not _IMAGE.match(self.image):
+        if not _IMAGE.fullmatch(self.image):
             raise KnativeManifestError(
                 f"image {self.image!r} must be a lowercase image reference",
                 rule="serving/image-required",
@@ -266,7 +256,7 @@ class KnativeServiceConfig:
                     f"{sa_name!r} must be a DNS-1123 subdomain", rule="k8s/name"
                 )
         for env_name in self.env:
-            if not _ENV_NAME.match(env_name) or env_name in c.RESERVED_ENV_VARS:
+            if not _ENV_NAME.fullmatch(env_name) or env_name in c.RESERVED_ENV_VARS:
                 raise KnativeManifestError(
                     f"env var {env_name!r} is invalid or reserved by Knative "
                     f"({', '.join(c.RESERVED_ENV_VARS)})",
@@ -285,11 +275,9 @@ class KnativeServiceConfig:
                 )
 
     def _check_revision(self) -> None:
-        if self.port in c.RESERVED_PORTS or not c.PORT_MIN <= self.port <= c.PORT_MAX:
-            raise KnativeManifestError(
-                f"port {self.port} is reserved by Knative or out of range 1..65535",
-                rule="serving/reserved-port",
-            )
+        error = limits.container_port_error(self.port)
+        if error:
+            raise KnativeManifestError(error, rule="serving/reserved-port")
         if self.port_name not in c.ALLOWED_PORT_NAMES:
             raise KnativeManifestError(
                 f"port name {self.port_name!r} must be empty, h2c or http1",
@@ -302,22 +290,12 @@ class KnativeServiceConfig:
                 f"container name {self.container_name!r} is reserved or not a DNS-1123 label",
                 rule="serving/container-name",
             )
-        if (
-            not c.CONTAINER_CONCURRENCY_MIN
-            <= self.container_concurrency
-            <= (c.CONTAINER_CONCURRENCY_MAX)
-        ):
-            raise KnativeManifestError(
-                f"container_concurrency must be between {c.CONTAINER_CONCURRENCY_MIN} and "
-                f"{c.CONTAINER_CONCURRENCY_MAX}",
-                rule="serving/container-concurrency-range",
-            )
-        if not c.TIMEOUT_SECONDS_MIN <= self.timeout_seconds <= c.TIMEOUT_SECONDS_MAX:
-            raise KnativeManifestError(
-                f"timeout_seconds must be between {c.TIMEOUT_SECONDS_MIN} and "
-                f"{c.TIMEOUT_SECONDS_MAX}",
-                rule="serving/timeout-range",
-            )
+        error = limits.container_concurrency_error(self.container_concurrency)
+        if error:
+            raise KnativeManifestError(error, rule="serving/container-concurrency-range")
+        error = limits.timeout_seconds_error(self.timeout_seconds)
+        if error:
+            raise KnativeManifestError(error, rule="serving/timeout-range")
         if self.revision_name is not None and (
             not is_dns1035_label(self.revision_name)
             or not self.revision_name.startswith(self.name + "-")
@@ -334,10 +312,11 @@ class KnativeServiceConfig:
         result = {
             c.ANNOTATION_CLASS: self.autoscaling_class,
             c.ANNOTATION_METRIC: self.autoscaling_metric,
-            c.ANNOTATION_TARGET: format_number(self.autoscaling_target),
-            c.ANNOTATION_MIN_SCALE: str(self.min_scale),
-            c.ANNOTATION_MAX_SCALE: str(self.max_scale),
         }
+        if self.autoscaling_target is not None:
+            result[c.ANNOTATION_TARGET] = format_number(self.autoscaling_target)
+        result[c.ANNOTATION_MIN_SCALE] = str(self.min_scale)
+        result[c.ANNOTATION_MAX_SCALE] = str(self.max_scale)
         if self.scale_down_delay is not None:
             result[c.ANNOTATION_SCALE_DOWN_DELAY] = self.scale_down_delay
         return result
@@ -360,12 +339,9 @@ class TrafficTarget:
     latest_revision: bool = False
 
     def __post_init__(self) -> None:
-        if isinstance(self.percent, bool) or not c.PERCENT_MIN <= self.percent <= c.PERCENT_MAX:
-            raise InvalidTrafficConfigError(
-                f"percent must be between {c.PERCENT_MIN} and {c.PERCENT_MAX}, not "
-                f"{self.percent!r}",
-                rule="traffic/percent-range",
-            )
+        error = limits.percent_error(self.percent)
+        if error:
+            raise InvalidTrafficConfigError(error, rule="traffic/percent-range")
         if self.tag is not None and not is_dns1035_label(self.tag):
             raise InvalidTrafficConfigError(
                 f"tag {self.tag!r} must be a DNS-1035 label", rule="traffic/tag-dns1035"
@@ -419,23 +395,25 @@ class TrafficConfig:
 
 @dataclass(frozen=True)
 class DeliveryConfig:
-    """Retry, backoff and dead-letter settings of a Trigger (duck/v1 DeliverySpec)."""
+    """Retry, backoff and dead-letter settings of a Trigger (duck/v1 DeliverySpec).
 
-    retry: int = c.DEFAULT_DELIVERY_RETRY
-    backoff_policy: str = c.DEFAULT_DELIVERY_BACKOFF_POLICY
-    backoff_delay: str = c.DEFAULT_DELIVERY_BACKOFF_DELAY
+    A field left ``None`` is not written, so the broker's own delivery settings apply.
+    """
+
+    retry: int | None = None
+    backoff_policy: str | None = None
+    backoff_delay: str | None = None
     dead_letter_sink: str | None = None
     timeout: str | None = None
 
     def __post_init__(self) -> None:
-        if isinstance(self.retry, bool) or not c.DELIVERY_RETRY_MIN <= self.retry <= (
-            c.DELIVERY_RETRY_MAX
+        if self.retry is not None:
+            error = limits.delivery_retry_error(self.retry, bounded=True)
+            if error:
+                raise KnativeManifestError(error, rule="delivery/retry-range")
+        if self.backoff_policy is not None and self.backoff_policy not in (
+            c.DELIVERY_BACKOFF_POLICIES
         ):
-            raise KnativeManifestError(
-                f"retry must be between {c.DELIVERY_RETRY_MIN} and {c.DELIVERY_RETRY_MAX}",
-                rule="delivery/retry-range",
-            )
-        if self.backoff_policy not in c.DELIVERY_BACKOFF_POLICIES:
             raise KnativeManifestError(
                 f"backoff_policy must be one of {', '.join(c.DELIVERY_BACKOFF_POLICIES)}",
                 rule="delivery/backoff-policy",
@@ -455,9 +433,7 @@ class DeliveryConfig:
                     "timeout must not be zero", rule="delivery/timeout-iso8601"
                 )
         sink = self.dead_letter_sink
-        if sink is not None and not (
-            is_dns1035_label(sink) or re.match(r"^https?://[^/\s]+(/\S*)?$", sink)
-        ):
+        if sink is not None and not (is_dns1035_label(sink) or _HTTP_URI.fullmatch(sink)):
             raise KnativeManifestError(
                 f"dead_letter_sink {sink!r} must be a Knative Service name or an absolute URI",
                 rule="destination/uri-absolute",
@@ -491,7 +467,7 @@ class TriggerConfig:
                 rule="trigger/broker-xor-broker-ref",
             )
         for key in self.filters:
-            if not re.match(c.TRIGGER_ATTRIBUTE_KEY_PATTERN, key):
+            if not _ATTRIBUTE_KEY.fullmatch(key):
                 raise KnativeManifestError(
                     f"filter attribute {key!r} must match {c.TRIGGER_ATTRIBUTE_KEY_PATTERN}",
                     rule="trigger/filter-attribute-keys",

@@ -1,18 +1,29 @@
-"""Annotation keys, defaults and limits for Knative manifests: the one source of truth.
+"""Annotation keys, limits and Knative's own defaults: the one source of truth.
 
 Every module that writes or checks a manifest imports its keys and bounds from here, so a
-limit cannot be 600 in one place and 900 in another. The defaults equal the defaults of the
-template's questions (copier.yml); the template's own tests prove that they agree. Values
-are those of Knative 1.15, Istio 1.22 and Argo CD 3.0.
+limit cannot be 600 in one place and 900 in another; the copier template that renders
+services repeats some of these limits in its question validators and its tests prove they
+agree with this module. Values are those of the versions below.
+
+There are no defaults of a service's own settings here: a service's scale, resources or
+broker come from its manifests (or its template answers), never from this package. The
+only defaults are the ones Knative itself applies (``KNATIVE_DEFAULT_*``), which the checks
+need to see a manifest the way the admission webhook sees it after defaulting.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
+# --- Versions the rules and schemas describe -------------------------------------------------
+KNATIVE_VERSION: Final = "1.15"
+ISTIO_VERSION: Final = "1.22"
+ARGOCD_VERSION: Final = "3.0"
+#: The Kubernetes API whose built-in schemas (kubernetes-validate) check core kinds.
+KUBERNETES_VERSION: Final = "1.30"
+
 # --- Autoscaling annotation keys (autoscaling.knative.dev, register.go) -------------------
-AUTOSCALING_GROUP: Final = "autoscaling.knative.dev"
-AUTOSCALING_PREFIX: Final = AUTOSCALING_GROUP + "/"
+AUTOSCALING_PREFIX: Final = "autoscaling.knative.dev/"
 
 ANNOTATION_CLASS: Final = "autoscaling.knative.dev/class"
 ANNOTATION_METRIC: Final = "autoscaling.knative.dev/metric"
@@ -80,11 +91,9 @@ CONTAINER_CONCURRENCY_MIN: Final = 0
 CONTAINER_CONCURRENCY_MAX: Final = 1000
 TIMEOUT_SECONDS_MIN: Final = 1
 TIMEOUT_SECONDS_MAX: Final = 600
-DEFAULT_TIMEOUT_SECONDS: Final = 300
 RESERVED_PORTS: Final = (8012, 8013, 8022, 9090, 9091, 8008)
 PORT_MIN: Final = 1
 PORT_MAX: Final = 65535
-DEFAULT_CONTAINER_PORT: Final = 8080
 ALLOWED_PORT_NAMES: Final = ("", "h2c", "http1")
 RESERVED_ENV_VARS: Final = ("PORT", "K_SERVICE", "K_CONFIGURATION", "K_REVISION")
 QUEUE_PROXY_CONTAINER_NAME: Final = "queue-proxy"
@@ -131,63 +140,56 @@ CONTAINER_FIELDS: Final = frozenset(
         "volumeMounts",
     }
 )
-FORBIDDEN_CONTAINER_FIELDS: Final = ("lifecycle", "stdin", "stdinOnce", "tty", "volumeDevices")
 
-# --- Traffic -------------------------------------------------------------------------------
+# --- Traffic ---------------------------------------------------------------------------------
 TRAFFIC_TOTAL_PERCENT: Final = 100
 PERCENT_MIN: Final = 0
 PERCENT_MAX: Final = 100
 CANARY_PERCENT_MIN: Final = 1
 CANARY_PERCENT_MAX: Final = 99
-DEFAULT_CANARY_PERCENT: Final = 10
+#: What ``traffic start`` gives a new canary when neither ``--percent`` nor ``canary-percent``
+#: in ``[tool.knative-manifests]`` says: a small share, so a bad release reaches few users.
+CANARY_PERCENT_FALLBACK: Final = 10
 STABLE_TAG: Final = "stable"
 CANARY_TAG: Final = "canary"
 
-# --- Defaults of the template's questions ---------------------------------------------------
-DEFAULT_PORT: Final = DEFAULT_CONTAINER_PORT
-DEFAULT_AUTOSCALING_CLASS: Final = KPA
-DEFAULT_AUTOSCALING_METRIC: Final = "concurrency"
-DEFAULT_TARGET_FOR_METRIC: Final[dict[str, float]] = {
-    "concurrency": 100,
-    "rps": 200,
-    "cpu": 80,
-    "memory": 200,
-}
-DEFAULT_AUTOSCALING_TARGET: Final = DEFAULT_TARGET_FOR_METRIC[DEFAULT_AUTOSCALING_METRIC]
-DEFAULT_MIN_SCALE_FOR_CLASS: Final[dict[str, int]] = {KPA: 0, HPA: 1}
-DEFAULT_MIN_SCALE: Final = DEFAULT_MIN_SCALE_FOR_CLASS[DEFAULT_AUTOSCALING_CLASS]
-DEFAULT_MAX_SCALE: Final = 10
-DEFAULT_SCALE_DOWN_DELAY: Final = "30s"
-DEFAULT_CONTAINER_CONCURRENCY: Final = 100
-DEFAULT_CPU_REQUEST: Final = "100m"
-DEFAULT_CPU_LIMIT: Final = "1000m"
-DEFAULT_MEMORY_REQUEST: Final = "256Mi"
-DEFAULT_MEMORY_LIMIT: Final = "1Gi"
-DEFAULT_ISTIO_SIDECAR: Final = True
-DEFAULT_ENVIRONMENTS: Final = ("dev", "staging", "prod")
+# --- Knative's own defaults (what the webhook fills in when a field is absent) --------------
+#: config-defaults ``revision-timeout-seconds``.
+KNATIVE_DEFAULT_TIMEOUT_SECONDS: Final = 300
+#: config-defaults ``container-concurrency``: 0 = no limit per pod.
+KNATIVE_DEFAULT_CONTAINER_CONCURRENCY: Final = 0
+#: The port Knative sends requests to (and sets as ``PORT``) when none is declared.
+KNATIVE_DEFAULT_CONTAINER_PORT: Final = 8080
+#: config-autoscaler ``pod-autoscaler-class`` and the KPA's default metric.
+KNATIVE_DEFAULT_AUTOSCALING_CLASS: Final = KPA_CLASS
+KNATIVE_DEFAULT_AUTOSCALING_METRIC: Final = "concurrency"
+#: min-scale 0 (scale to zero allowed) and max-scale 0 (no upper bound).
+KNATIVE_DEFAULT_MIN_SCALE: Final = 0
+KNATIVE_DEFAULT_MAX_SCALE: Final = 0
+#: A Trigger without ``broker`` or ``brokerRef`` is defaulted to the Broker named "default".
+KNATIVE_DEFAULT_BROKER_NAME: Final = "default"
+#: KafkaSource defaults: one consumer, start at the latest offset.
+KNATIVE_DEFAULT_KAFKA_CONSUMERS: Final = 1
+KNATIVE_DEFAULT_KAFKA_INITIAL_OFFSET: Final = "latest"
+
+#: The environments (overlays) a rendered service has, in order.
 ENVIRONMENTS: Final = ("dev", "staging", "prod")
 
 # --- Istio ---------------------------------------------------------------------------------
 ISTIO_INJECT_KEY: Final = "sidecar.istio.io/inject"
 ISTIO_MTLS_MODES: Final = ("STRICT", "PERMISSIVE")
-DEFAULT_ISTIO_MTLS_MODE: Final = "STRICT"
 KNATIVE_SERVING_NAMESPACE: Final = "knative-serving"
 
 # --- Eventing ------------------------------------------------------------------------------
 BROKER_CLASS_ANNOTATION: Final = "eventing.knative.dev/broker.class"
 BROKER_CLASSES: Final = ("MTChannelBasedBroker", "Kafka", "KafkaNamespaced", "RabbitMQBroker")
 TEMPLATE_BROKER_CLASSES: Final = ("MTChannelBasedBroker", "Kafka", "RabbitMQBroker")
-DEFAULT_BROKER_CLASS: Final = "MTChannelBasedBroker"
-DEFAULT_BROKER_NAME: Final = "default"
 DELIVERY_BACKOFF_POLICIES: Final = ("exponential", "linear")
-DEFAULT_DELIVERY_BACKOFF_POLICY: Final = "exponential"
-DEFAULT_DELIVERY_BACKOFF_DELAY: Final = "PT1S"
 DELIVERY_RETRY_MIN: Final = 0
 DELIVERY_RETRY_MAX: Final = 100
-DEFAULT_DELIVERY_RETRY: Final = 5
 DELIVERY_FORMATS: Final = ("json", "binary")
 TRIGGER_FILTER_DIALECTS: Final = ("exact", "prefix", "suffix", "all", "any", "not", "cesql")
-TRIGGER_ATTRIBUTE_KEY_PATTERN: Final = r"^[a-z][a-z0-9]*$"
+TRIGGER_ATTRIBUTE_KEY_PATTERN: Final = r"[a-z][a-z0-9]*"
 
 RABBITMQ_PARALLELISM_ANNOTATION: Final = "rabbitmq.eventing.knative.dev/parallelism"
 RABBITMQ_RESOURCE_ANNOTATIONS: Final = (
@@ -198,8 +200,6 @@ RABBITMQ_RESOURCE_ANNOTATIONS: Final = (
 )
 RABBITMQ_PARALLELISM_MIN: Final = 1
 RABBITMQ_PARALLELISM_MAX: Final = 1000
-DEFAULT_RABBITMQ_PARALLELISM: Final = 50
-DEFAULT_RABBITMQ_CLUSTER: Final = "rabbitmq"
 RABBITMQ_CONFIG_KINDS: Final[dict[str, str]] = {
     "RabbitmqCluster": "rabbitmq.com/v1beta1",
     "RabbitmqBrokerConfig": "eventing.knative.dev/v1alpha1",
@@ -208,12 +208,9 @@ RABBITMQ_CONFIG_KINDS: Final[dict[str, str]] = {
 KAFKA_BOOTSTRAP_SERVERS_KEY: Final = "bootstrap.servers"
 KAFKA_PARTITIONS_KEY: Final = "default.topic.partitions"
 KAFKA_REPLICATION_KEY: Final = "default.topic.replication.factor"
-KAFKA_EXTERNAL_TOPIC_ANNOTATION: Final = "kafka.eventing.knative.dev/external.topic"
 KAFKA_DELIVERY_ORDER_ANNOTATION: Final = "kafka.eventing.knative.dev/delivery.order"
 KAFKA_ORDERINGS: Final = ("ordered", "unordered")
 KAFKA_INITIAL_OFFSETS: Final = ("latest", "earliest")
-DEFAULT_KAFKA_INITIAL_OFFSET: Final = "latest"
-DEFAULT_KAFKA_BOOTSTRAP_SERVERS: Final = "my-cluster-kafka-bootstrap.kafka:9092"
 
 # --- Argo CD -------------------------------------------------------------------------------
 ARGOCD_SYNC_WAVE_ANNOTATION: Final = "argocd.argoproj.io/sync-wave"
@@ -225,4 +222,3 @@ ARGOCD_NAMESPACE: Final = "argocd"
 # --- API groups and kinds the checks know --------------------------------------------------
 SERVING_API_VERSION: Final = "serving.knative.dev/v1"
 EVENTING_API_VERSION: Final = "eventing.knative.dev/v1"
-KAFKA_SOURCE_API_VERSION: Final = "sources.knative.dev/v1beta1"

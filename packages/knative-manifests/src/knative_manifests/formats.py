@@ -10,10 +10,13 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
-DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
-DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-LABEL_MAX = 63
+from .constants import DNS_LABEL_MAX_LENGTH
+
+# Used with fullmatch: a `$`-anchored match would also accept a trailing newline.
+DNS1035_LABEL = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
+DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+LABEL_MAX = DNS_LABEL_MAX_LENGTH
 SUBDOMAIN_MAX = 253
 
 _GO_UNITS = {
@@ -29,11 +32,11 @@ _GO_UNITS = {
 _GO_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|\u00b5s|\u03bcs|ms|s|m|h)")
 
 _ISO_DURATION = re.compile(
-    r"^P(?!$)"
+    r"P(?!$)"
     r"(?:(?P<Y>\d+(?:[.,]\d+)?)Y)?(?:(?P<Mo>\d+(?:[.,]\d+)?)M)?"
     r"(?:(?P<W>\d+(?:[.,]\d+)?)W)?(?:(?P<D>\d+(?:[.,]\d+)?)D)?"
     r"(?:T(?=\d)(?:(?P<H>\d+(?:[.,]\d+)?)H)?(?:(?P<Mi>\d+(?:[.,]\d+)?)M)?"
-    r"(?:(?P<S>\d+(?:[.,]\d+)?)S)?)?$"
+    r"(?:(?P<S>\d+(?:[.,]\d+)?)S)?)?"
 )
 _ISO_SECONDS = {
     "Y": Decimal(365 * 86400),
@@ -46,8 +49,8 @@ _ISO_SECONDS = {
 }
 
 _QUANTITY = re.compile(
-    r"^(?P<num>[+-]?(?:\d+(?:\.\d*)?|\.\d+))(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E"
-    r"|[eE][+-]?\d+)?$"
+    r"(?P<num>[+-]?(?:\d+(?:\.\d*)?|\.\d+))(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E"
+    r"|[eE][+-]?\d+)?"
 )
 _BINARY = {"Ki": 1, "Mi": 2, "Gi": 3, "Ti": 4, "Pi": 5, "Ei": 6}
 _DECIMAL = {"n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
@@ -55,12 +58,16 @@ _DECIMAL = {"n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G": 9, "T": 12, "
 
 def is_dns1035_label(value: object) -> bool:
     """Knative names (services, revisions, tags): lowercase, starts with a letter, <= 63."""
-    return isinstance(value, str) and len(value) <= LABEL_MAX and bool(DNS1035_LABEL.match(value))
+    return (
+        isinstance(value, str) and len(value) <= LABEL_MAX and bool(DNS1035_LABEL.fullmatch(value))
+    )
 
 
 def is_dns1123_label(value: object) -> bool:
     """Kubernetes namespace-style names: lowercase alphanumerics and '-', <= 63."""
-    return isinstance(value, str) and len(value) <= LABEL_MAX and bool(DNS1123_LABEL.match(value))
+    return (
+        isinstance(value, str) and len(value) <= LABEL_MAX and bool(DNS1123_LABEL.fullmatch(value))
+    )
 
 
 def is_dns1123_subdomain(value: object) -> bool:
@@ -68,7 +75,7 @@ def is_dns1123_subdomain(value: object) -> bool:
     return (
         isinstance(value, str)
         and len(value) <= SUBDOMAIN_MAX
-        and bool(DNS1123_SUBDOMAIN.match(value))
+        and bool(DNS1123_SUBDOMAIN.fullmatch(value))
     )
 
 
@@ -98,7 +105,7 @@ def parse_go_duration(text: str) -> Decimal:
 
 def parse_iso8601_duration(text: str) -> Decimal:
     """Seconds in an ISO-8601 duration (``PT1S``, ``PT0.5S``, ``P1D``); Go style is refused."""
-    match = _ISO_DURATION.match(text) if isinstance(text, str) else None
+    match = _ISO_DURATION.fullmatch(text) if isinstance(text, str) else None
     if match is None or text.endswith("T"):
         raise ValueError(f"{text!r} is not an ISO-8601 duration (like PT1S or PT0.5S)")
     total = Decimal(0)
@@ -115,7 +122,7 @@ def parse_quantity(text: object) -> Decimal:
         raise ValueError(f"{text!r} is not a Kubernetes quantity")
     if isinstance(text, int | float):
         return Decimal(str(text))
-    match = _QUANTITY.match(text) if isinstance(text, str) else None
+    match = _QUANTITY.fullmatch(text) if isinstance(text, str) else None
     if match is None:
         raise ValueError(f"{text!r} is not a Kubernetes quantity (like 100m, 0.5 or 256Mi)")
     try:

@@ -372,7 +372,6 @@ def manifest_to_service(  # noqa: PLR0912, PLR0915
     for key in (
         c.ANNOTATION_CLASS,
         c.ANNOTATION_METRIC,
-        c.ANNOTATION_TARGET,
         c.ANNOTATION_MIN_SCALE,
         c.ANNOTATION_MAX_SCALE,
     ):
@@ -382,8 +381,9 @@ def manifest_to_service(  # noqa: PLR0912, PLR0915
                 rule="manifest/required-field",
             )
         scaling[key] = template_annotations.pop(key)
+    target_text = template_annotations.pop(c.ANNOTATION_TARGET, None)
     try:
-        target = float(scaling[c.ANNOTATION_TARGET])
+        target = None if target_text is None else float(target_text)
         min_scale = int(scaling[c.ANNOTATION_MIN_SCALE])
         max_scale = int(scaling[c.ANNOTATION_MAX_SCALE])
     except ValueError as error:
@@ -412,7 +412,7 @@ def manifest_to_service(  # noqa: PLR0912, PLR0915
         raise KnativeManifestError("exactly one container port", rule="serving/single-port")
     port_reader = _Reader(ports[0], "spec.template.spec.containers[0].ports[0]")
     port_name = port_reader.take("name", str) or ""
-    port = port_reader.take("containerPort", int) or c.DEFAULT_CONTAINER_PORT
+    port = port_reader.take("containerPort", int) or c.KNATIVE_DEFAULT_CONTAINER_PORT
     protocol = port_reader.take("protocol", str) or "TCP"
     port_reader.done()
     if protocol != "TCP":
@@ -496,10 +496,10 @@ def manifest_to_service(  # noqa: PLR0912, PLR0915
         cpu_limit=str(quantities["cpu_limit"]),
         memory_request=str(quantities["memory_request"]),
         memory_limit=str(quantities["memory_limit"]),
-        container_concurrency=c.DEFAULT_CONTAINER_CONCURRENCY
+        container_concurrency=c.KNATIVE_DEFAULT_CONTAINER_CONCURRENCY
         if concurrency is None
         else concurrency,
-        timeout_seconds=c.DEFAULT_TIMEOUT_SECONDS if timeout is None else timeout,
+        timeout_seconds=c.KNATIVE_DEFAULT_TIMEOUT_SECONDS if timeout is None else timeout,
         istio_sidecar=istio,
         labels=labels,
         annotations=annotations,
@@ -545,13 +545,19 @@ def destination(target: str, namespace: str | None = None) -> Manifest:
 
 
 def delivery_to_manifest(delivery: DeliveryConfig) -> Manifest:
-    """The Trigger's ``spec.delivery`` (ISO-8601 durations, as Eventing requires)."""
+    """The Trigger's ``spec.delivery`` (ISO-8601 durations, as Eventing requires).
+
+    Only the fields the configuration sets are written; the broker's settings fill the rest.
+    """
     result: Manifest = {}
     if delivery.dead_letter_sink is not None:
         result["deadLetterSink"] = destination(delivery.dead_letter_sink)
-    result["retry"] = delivery.retry
-    result["backoffPolicy"] = delivery.backoff_policy
-    result["backoffDelay"] = delivery.backoff_delay
+    if delivery.retry is not None:
+        result["retry"] = delivery.retry
+    if delivery.backoff_policy is not None:
+        result["backoffPolicy"] = delivery.backoff_policy
+    if delivery.backoff_delay is not None:
+        result["backoffDelay"] = delivery.backoff_delay
     if delivery.timeout is not None:
         result["timeout"] = delivery.timeout
     return result

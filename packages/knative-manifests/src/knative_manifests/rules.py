@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from . import constants as c
+from . import limits
 from .argo import TemplateError, generate_applications
 from .formats import (
     is_dns1035_label,
@@ -30,6 +31,7 @@ from .formats import (
     parse_iso8601_duration,
     parse_quantity,
 )
+from .limits import whole_duration_error
 
 Doc = Mapping[str, Any]
 Finding = tuple[str, str]
@@ -188,22 +190,6 @@ def _class_short(doc: Doc) -> str:
     return c.HPA if value == c.HPA_CLASS else c.KPA
 
 
-def _whole_duration(
-    text: Any, low: int, high: int, what: str, *, low_inclusive: bool = True
-) -> str | None:
-    if not isinstance(text, str):
-        return f"{what} must be a string Go duration"
-    try:
-        seconds = parse_go_duration(text)
-    except ValueError as error:
-        return str(error)
-    if seconds != seconds.to_integral_value():
-        return f"{what} {text!r} must be whole seconds"
-    if seconds < low or seconds > high or (not low_inclusive and seconds == low):
-        return f"{what} {text!r} must be between {low}s and {high}s"
-    return None
-
-
 # --------------------------------------------------------------------------------------------
 # Knative defaulting (the webhook defaults before it validates)
 # --------------------------------------------------------------------------------------------
@@ -222,8 +208,8 @@ def apply_knative_defaults(doc: Doc) -> dict[str, Any]:
                 entry["latestRevision"] = not entry.get("revisionName")
         pod = _dig(spec, "template", "spec")
         if isinstance(pod, dict):
-            pod.setdefault("timeoutSeconds", c.DEFAULT_TIMEOUT_SECONDS)
-            pod.setdefault("containerConcurrency", 0)
+            pod.setdefault("timeoutSeconds", c.KNATIVE_DEFAULT_TIMEOUT_SECONDS)
+            pod.setdefault("containerConcurrency", c.KNATIVE_DEFAULT_CONTAINER_CONCURRENCY)
             containers = _list(pod.get("containers"))
             for index, container in enumerate(containers):
                 if isinstance(container, dict) and not container.get("name"):
@@ -235,10 +221,10 @@ def apply_knative_defaults(doc: Doc) -> dict[str, Any]:
         and isinstance(result.get("spec"), dict)
         and "brokerRef" not in result["spec"]
     ):
-        result["spec"].setdefault("broker", "default")
+        result["spec"].setdefault("broker", c.KNATIVE_DEFAULT_BROKER_NAME)
     if group_kind == KAFKA_SOURCE and isinstance(result.get("spec"), dict):
-        result["spec"].setdefault("consumers", 1)
-        result["spec"].setdefault("initialOffset", "latest")
+        result["spec"].setdefault("consumers", c.KNATIVE_DEFAULT_KAFKA_CONSUMERS)
+        result["spec"].setdefault("initialOffset", c.KNATIVE_DEFAULT_KAFKA_INITIAL_OFFSET)
     return result
 
 
@@ -360,7 +346,13 @@ def _bounded(doc: Doc, key: str, low: float, high: float | None, what: str) -> I
 @rule("autoscaling/target-minimum", SERVICE)
 def target_minimum(doc: Doc, ctx: Context) -> Iterator[Finding]:
     """autoscaling.knative.dev/target is a float >= 0.01."""
-    yield from _bounded(doc, c.ANNOTATION_TARGET, c.AUTOSCALING_TARGET_MIN, None, "target")
+    found = _scaling(doc, c.ANNOTATION_TARGET)
+    if found is None:
+        return
+    number = _number(found[1])
+    error = limits.autoscaling_target_error(found[1] if number is None else number)
+    if error:
+        yield found[0], error
 
 
 @rule("autoscaling/target-utilization-range", SERVICE)
@@ -415,7 +407,7 @@ def window(doc: Doc, ctx: Context) -> Iterator[Finding]:
     """window is a Go duration of whole seconds from 6s to 1h."""
     found = _scaling(doc, c.ANNOTATION_WINDOW)
     if found is not None:
-        error = _whole_duration(found[1], c.WINDOW_MIN_SECONDS, c.WINDOW_MAX_SECONDS, "window")
+        error = whole_duration_error(found[1], c.WINDOW_MIN_SECONDS, c.WINDOW_MAX_SECONDS, "window")
         if error:
             yield found[0], error
 
@@ -425,7 +417,7 @@ def scale_down_delay(doc: Doc, ctx: Context) -> Iterator[Finding]:
     """scale-down-delay is a Go duration of whole seconds from 0s to 1h."""
     found = _scaling(doc, c.ANNOTATION_SCALE_DOWN_DELAY)
     if found is not None:
-        error = _whole_duration(found[1], 0, c.SCALE_DOWN_DELAY_MAX_SECONDS, "scale-down-delay")
+        error = limits.scale_down_delay_error(found[1])
         if error:
             yield found[0], error
 
@@ -452,20 +444,24 @@ def _scale(doc: Doc, key: str) -> tuple[str, Any, int | None] | None:
     return found[0], found[1], value
 
 
+def _scale_range(doc: Doc, key: str, what: str) -> Iterator[Finding]:
+    found = _scale(doc, key)
+    if found is not None:
+        error = limits.scale_error(what, found[1] if found[2] is None else found[2])
+        if error:
+            yield found[0], error
+
+
 @rule("autoscaling/min-scale-range", SERVICE)
 def min_scale_range(doc: Doc, ctx: Context) -> Iterator[Finding]:
     """min-scale is an int32 >= 0."""
-    found = _scale(doc, c.ANNOTATION_MIN_SCALE)
-    if found and (found[2] is None or not c.SCALE_MIN <= found[2] <= c.SCALE_MAX):
-        yield found[0], f"min-scale {found[1]!r} must be an int32 >= 0"
+    yield from _scale_range(doc, c.ANNOTATION_MIN_SCALE, "min-scale")
 
 
 @rule("autoscaling/max-scale-range", SERVICE)
 def max_scale_range(doc: Doc, ctx: Context) -> Iterator[Finding]:
     """max-scale is an int32 >= 0 (0 = unlimited)."""
-    found = _scale(doc, c.ANNOTATION_MAX_SCALE)
-    if found and (found[2] is None or not c.SCALE_MIN <= found[2] <= c.SCALE_MAX):
-        yield found[0], f"max-scale {found[1]!r} must be an int32 >= 0"
+    yield from _scale_range(doc, c.ANNOTATION_MAX_SCALE, "max-scale")
 
 
 @rule("autoscaling/min-not-above-max", SERVICE)
@@ -473,8 +469,10 @@ def min_not_above_max(doc: Doc, ctx: Context) -> Iterator[Finding]:
     """With max-scale != 0, min-scale must not exceed it."""
     low = _scale(doc, c.ANNOTATION_MIN_SCALE)
     high = _scale(doc, c.ANNOTATION_MAX_SCALE)
-    if low and high and low[2] is not None and high[2] is not None and 0 < high[2] < low[2]:
-        yield high[0], f"max-scale={high[2]} is less than min-scale={low[2]}"
+    if low and high and low[2] is not None and high[2] is not None:
+        error = limits.min_above_max_error(low[2], high[2])
+        if error:
+            yield high[0], error
 
 
 @rule("autoscaling/activation-scale", SERVICE)
@@ -528,8 +526,11 @@ def metric_aggregation(doc: Doc, ctx: Context) -> Iterator[Finding]:
 def hpa_no_scale_to_zero(doc: Doc, ctx: Context) -> Iterator[Finding]:
     """Own rule: the HPA class cannot scale to zero, so min-scale 0 would be a lie."""
     low = _scale(doc, c.ANNOTATION_MIN_SCALE)
-    if _class_short(doc) == c.HPA and (low is None or low[2] == 0):
-        yield "spec.template.metadata.annotations", "hpa cannot scale to zero: min-scale >= 1"
+    if low is not None and low[2] is None:
+        return  # not an integer: autoscaling/min-scale-range reports it
+    error = limits.hpa_scale_to_zero_error(_class_short(doc), None if low is None else low[2])
+    if error:
+        yield "spec.template.metadata.annotations", error
 
 
 @rule("istio/sidecar-inject-on-template", SERVICE)
@@ -552,27 +553,18 @@ def sidecar_inject_on_template(doc: Doc, ctx: Context) -> Iterator[Finding]:
 def container_concurrency(doc: Doc, ctx: Context) -> Iterator[Finding]:
     """containerConcurrency is 0..1000."""
     value = _pod_spec(doc).get("containerConcurrency")
-    if value is not None and (
-        not isinstance(value, int)
-        or isinstance(value, bool)
-        or not c.CONTAINER_CONCURRENCY_MIN <= value <= c.CONTAINER_CONCURRENCY_MAX
-    ):
-        yield "spec.template.spec.containerConcurrency", f"{value!r} must be 0..1000"
+    error = None if value is None else limits.container_concurrency_error(value)
+    if error:
+        yield "spec.template.spec.containerConcurrency", error
 
 
 @rule("serving/timeout-range", SERVICE)
 def timeout_range(doc: Doc, ctx: Context) -> Iterator[Finding]:
     """timeoutSeconds is 1..600 (0 means unset)."""
     value = _pod_spec(doc).get("timeoutSeconds")
-    if value is not None and (
-        not isinstance(value, int)
-        or isinstance(value, bool)
-        or (value != 0 and not c.TIMEOUT_SECONDS_MIN <= value <= c.TIMEOUT_SECONDS_MAX)
-    ):
-        yield (
-            "spec.template.spec.timeoutSeconds",
-            (f"{value!r} must be between {c.TIMEOUT_SECONDS_MIN} and {c.TIMEOUT_SECONDS_MAX}"),
-        )
+    error = None if value is None else limits.timeout_seconds_error(value, zero_means_unset=True)
+    if error:
+        yield "spec.template.spec.timeoutSeconds", error
 
 
 @rule("serving/revision-name", SERVICE)
@@ -603,7 +595,7 @@ def rollout_duration(doc: Doc, ctx: Context) -> Iterator[Finding]:
     )
     for path, value in checks:
         if value is not None:
-            error = _whole_duration(value, 0, 10**9, "duration")
+            error = whole_duration_error(value, 0, 10**9, "duration")
             if error:
                 yield path, error
 
@@ -683,13 +675,11 @@ def port_protocol(doc: Doc, ctx: Context) -> Iterator[Finding]:
 def reserved_port(doc: Doc, ctx: Context) -> Iterator[Finding]:
     """8012, 8013, 8022, 9090, 9091 and 8008 belong to the queue-proxy."""
     for path, port in _ports(doc):
-        number = port.get("containerPort", c.DEFAULT_CONTAINER_PORT)
-        if (
-            number in c.RESERVED_PORTS
-            or not isinstance(number, int)
-            or not (c.PORT_MIN <= number <= c.PORT_MAX)
-        ):
-            yield f"{path}.containerPort", f"port {number!r} is reserved or out of range"
+        error = limits.container_port_error(
+            port.get("containerPort", c.KNATIVE_DEFAULT_CONTAINER_PORT)
+        )
+        if error:
+            yield f"{path}.containerPort", error
 
 
 @rule("serving/host-port", SERVICE)
@@ -763,7 +753,7 @@ def volume_mount_path(doc: Doc, ctx: Context) -> Iterator[Finding]:
             where = f"{path}.volumeMounts[{index}].mountPath"
             if not isinstance(mount_path, str) or not mount_path.startswith("/"):
                 yield where, f"mountPath {mount_path!r} must be absolute"
-            elif mount_path.rstrip("/") in ("", "/dev", "/dev/log"):
+            elif (mount_path.rstrip("/") or "/") in c.FORBIDDEN_MOUNT_PATHS:
                 yield where, f"mountPath {mount_path!r} is reserved"
             if mount_path in seen:
                 yield where, f"mountPath {mount_path!r} is used twice"
@@ -795,7 +785,10 @@ def probe_port(doc: Doc, ctx: Context) -> Iterator[Finding]:
     """A probe port, if set, is the serving port (its number or its name)."""
     for path, _kind, probe, container in _probes(doc):
         serving = _map(_list(container.get("ports"))[0]) if _list(container.get("ports")) else {}
-        allowed = {serving.get("containerPort", c.DEFAULT_CONTAINER_PORT), serving.get("name")}
+        allowed = {
+            serving.get("containerPort", c.KNATIVE_DEFAULT_CONTAINER_PORT),
+            serving.get("name"),
+        }
         for handler in ("httpGet", "tcpSocket", "grpc"):
             port = _map(probe.get(handler)).get("port")
             if port is not None and (port not in allowed or port == ""):
@@ -845,9 +838,9 @@ def traffic_percent_sum(doc: Doc, ctx: Context) -> Iterator[Finding]:
 def traffic_percent_range(doc: Doc, ctx: Context) -> Iterator[Finding]:
     """Each percent is 0..100."""
     for path, entry in _traffic(doc):
-        value = entry.get("percent", 0)
-        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 100:
-            yield f"{path}.percent", f"percent {value!r} must be 0..100"
+        error = limits.percent_error(entry.get("percent", 0))
+        if error:
+            yield f"{path}.percent", error
 
 
 @rule("traffic/tag-dns1035", SERVICE)
@@ -949,16 +942,9 @@ def resources_set(doc: Doc, ctx: Context) -> Iterator[Finding]:
     """Own rule: cpu and memory requests and limits are set and valid quantities."""
     for path, container in _containers(doc):
         resources = _map(container.get("resources"))
-        for part in ("requests", "limits"):
-            for resource in ("cpu", "memory"):
-                value = _map(resources.get(part)).get(resource)
-                try:
-                    parse_quantity(value)
-                except ValueError:
-                    yield (
-                        f"{path}.resources.{part}.{resource}",
-                        (f"{part}.{resource} must be set to a quantity, not {value!r}"),
-                    )
+        requests, resource_limits = _map(resources.get("requests")), _map(resources.get("limits"))
+        for part, resource, message in limits.quantity_errors(requests, resource_limits):
+            yield f"{path}.resources.{part}.{resource}", message
 
 
 @rule("security/request-not-above-limit", SERVICE)
@@ -966,14 +952,9 @@ def request_not_above_limit(doc: Doc, ctx: Context) -> Iterator[Finding]:
     """A request above its limit is refused by the API server."""
     for path, container in _containers(doc):
         resources = _map(container.get("resources"))
-        for resource in ("cpu", "memory"):
-            try:
-                request = parse_quantity(_map(resources.get("requests")).get(resource))
-                limit = parse_quantity(_map(resources.get("limits")).get(resource))
-            except ValueError:
-                continue
-            if request > limit:
-                yield f"{path}.resources", f"{resource} request must be <= limit"
+        requests, resource_limits = _map(resources.get("requests")), _map(resources.get("limits"))
+        for _resource, message in limits.request_above_limit_errors(requests, resource_limits):
+            yield f"{path}.resources", message
 
 
 # --------------------------------------------------------------------------------------------
@@ -1038,9 +1019,9 @@ def delivery_retry(doc: Doc, ctx: Context) -> Iterator[Finding]:
     """retry >= 0."""
     delivery = _delivery(doc)
     if delivery is not None and "retry" in delivery:
-        value = delivery["retry"]
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            yield "spec.delivery.retry", f"retry {value!r} must be >= 0"
+        error = limits.delivery_retry_error(delivery["retry"])
+        if error:
+            yield "spec.delivery.retry", error
 
 
 @rule("delivery/backoff-policy", TRIGGER, BROKER)
@@ -1126,7 +1107,7 @@ def trigger_filter_keys(doc: Doc, ctx: Context) -> Iterator[Finding]:
     """filter.attributes keys match ^[a-z][a-z0-9]*$."""
     attributes = _map(_dig(doc, "spec", "filter", "attributes"))
     for key in attributes:
-        if not isinstance(key, str) or not _ATTRIBUTE_KEY.match(key):
+        if not isinstance(key, str) or not _ATTRIBUTE_KEY.fullmatch(key):
             yield f"spec.filter.attributes[{key}]", f"attribute {key!r} must match [a-z][a-z0-9]*"
 
 
@@ -1164,7 +1145,7 @@ def _filter_errors(filters: Any, path: str) -> Iterator[Finding]:
             if not _map(value):
                 yield f"{where}.{dialect}", "needs at least one attribute"
             for key in _map(value):
-                if not _ATTRIBUTE_KEY.match(str(key)):
+                if not _ATTRIBUTE_KEY.fullmatch(str(key)):
                     yield f"{where}.{dialect}", f"attribute {key!r} must match [a-z][a-z0-9]*"
         elif dialect in ("all", "any"):
             yield from _filter_errors(value, f"{where}.{dialect}")
@@ -1207,9 +1188,9 @@ def rabbitmq_parallelism(doc: Doc, ctx: Context) -> Iterator[Finding]:
     value = _annotations(doc).get(c.RABBITMQ_PARALLELISM_ANNOTATION)
     if value is None:
         return
-    number = _int(value)
-    if number is None or not c.RABBITMQ_PARALLELISM_MIN <= number <= c.RABBITMQ_PARALLELISM_MAX:
-        yield "metadata.annotations", f"parallelism {value!r} must be an integer 1..1000"
+    error = limits.rabbitmq_parallelism_error(_int(value), value)
+    if error:
+        yield "metadata.annotations", error
 
 
 @rule("rabbitmq/resource-annotations", TRIGGER)

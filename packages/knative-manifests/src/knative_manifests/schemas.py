@@ -7,6 +7,10 @@ constraints; this module adds that structural strictness (which plain JSON Schem
 express for OpenAPI CRDs), Kubernetes' int-or-string and embedded-resource extensions, and
 ObjectMeta checks. Built-in kinds go through kubernetes-validate's strict schemas. A kind
 with neither schema is an error: a typo in ``kind`` must not pass silently.
+
+jsonschema and kubernetes-validate (the ``validate`` extra) are imported only when a
+document is checked, so the models and manifests of this package import without them (the
+event runtime uses those in a container image that has no schema tooling).
 """
 
 from __future__ import annotations
@@ -14,15 +18,15 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
-import kubernetes_validate
 import yaml
 
+from .constants import KUBERNETES_VERSION
 from .rules import Violation
 
-KUBERNETES_VERSION = "1.30"
+if TYPE_CHECKING:
+    import jsonschema
 
 OBJECT_META_FIELDS = frozenset(
     {
@@ -46,8 +50,8 @@ OBJECT_META_FIELDS = frozenset(
 _EMBEDDED_FIELDS = frozenset({"apiVersion", "kind", "metadata"})
 
 GroupVersionKind = tuple[str, str, str]
-# libyaml's loader reads the large CRD files (the ApplicationSet CRD alone is 17k lines)
-# about twenty times faster than the pure-Python one.
+# libyaml's loader, when PyYAML has it: the CRD files are large (the ApplicationSet CRD
+# alone is 17k lines).
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -140,6 +144,8 @@ class SchemaValidator:
 
         if self.index is not None and key in self.index.schemas:
             return [found(*item) for item in self._crd_errors(doc, key)]
+        import kubernetes_validate  # noqa: PLC0415 - the optional `validate` extra
+
         try:
             kubernetes_validate.validate(dict(doc), self.kubernetes_version, strict=True)
         except kubernetes_validate.SchemaNotFoundError:
@@ -157,6 +163,8 @@ class SchemaValidator:
 
     def _validator(self, key: GroupVersionKind) -> jsonschema.Draft4Validator:
         if key not in self._validators:
+            import jsonschema  # noqa: PLC0415 - the optional `validate` extra
+
             assert self.index is not None  # noqa: S101 - only called with an index
             schema = dict(_to_json_schema(self.index.schemas[key]))
             properties = dict(schema.get("properties") or {})

@@ -20,6 +20,9 @@ The rules it keeps, because a cluster refuses to break them:
   be DNS-1035 labels starting with ``<service>-``.
 * On any error nothing is written; otherwise both files are replaced together (temporary
   files, then renames; a failed rename puts the earlier file back).
+
+``start`` without ``--percent`` gives the canary the service's ``canary-percent`` from
+``[tool.knative-manifests]`` in its pyproject.toml, else ``CANARY_PERCENT_FALLBACK``.
 """
 
 from __future__ import annotations
@@ -42,22 +45,21 @@ from .config import TrafficConfig, TrafficTarget
 from .errors import KnativeManifestError
 from .formats import is_dns1035_label
 from .manifest import dump_yaml, traffic_to_manifest
+from .project import ProjectConfigError, find_root, load_project_config
 
 HELP = "start, shift, promote or roll back a canary in an environment's overlay"
 ACTIONS: Final = ("status", "start", "shift", "promote", "rollback")
 LATEST_TAG: Final = "latest"
-#: The percent a new canary gets unless --percent says otherwise (the template's answer).
-DEFAULT_PERCENT: Final = {{ canary_percent }}
 OVERLAYS: Final = Path("deployments/knative/overlays")
 SERVICE_PATCH: Final = Path("patches/service-patch.yaml")
 KUSTOMIZATION: Final = Path("kustomization.yaml")
 
 _REVISION_NUMBER = re.compile(r"-v(?P<number>[0-9]+)$")
-_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 _REFERENCE = re.compile(
-    r"^(?P<name>[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)+)"
+    r"(?P<name>[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)+)"
     r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?"
-    r"(?:@(?P<digest>sha256:[0-9a-f]{64}))?$"
+    r"(?:@(?P<digest>sha256:[0-9a-f]{64}))?"
 )
 
 
@@ -94,9 +96,9 @@ class Image:
 
     def with_image(self, image: str) -> Image:
         """This entry pointing at ``image``: a tag, or a full reference with tag or digest."""
-        if _TAG.match(image):
+        if _TAG.fullmatch(image):
             return replace(self, new_tag=image, digest=None)
-        match = _REFERENCE.match(image)
+        match = _REFERENCE.fullmatch(image)
         if match is None or not (match.group("tag") or match.group("digest")):
             raise TrafficCommandError(
                 f"--image {image!r} must be a tag (like 1.2.0) or a full reference with a tag "
@@ -341,7 +343,13 @@ def _canary_percent(percent: int) -> int:
     return percent
 
 
-def start(state: CanaryState, image: str, percent: int = DEFAULT_PERCENT) -> CanaryState:
+def default_canary_percent(root: Path) -> int:
+    """The service's ``canary-percent`` ([tool.knative-manifests]), else the fallback."""
+    configured = load_project_config(root).canary_percent
+    return c.CANARY_PERCENT_FALLBACK if configured is None else configured
+
+
+def start(state: CanaryState, image: str, percent: int) -> CanaryState:
     """A new revision ``<service>-v<N+1>`` with ``image`` gets ``percent``; stable the rest."""
     if state.phase == "canary":
         raise TrafficCommandError(
@@ -474,7 +482,11 @@ def write_all(files: Mapping[Path, str]) -> None:
 def apply(
     root: Path, env: str, action: str, *, image: str | None = None, percent: int | None = None
 ) -> tuple[CanaryState, CanaryState]:
-    """Run ``action`` on ``env``'s overlay; returns the states before and after."""
+    """Run ``action`` on ``env``'s overlay; returns the states before and after.
+
+    ``start`` without ``percent`` uses ``default_canary_percent(root)``; a broken
+    ``[tool.knative-manifests]`` raises ``ProjectConfigError`` before anything is read.
+    """
     if action not in ACTIONS:
         raise TrafficCommandError(f"unknown action {action!r}; one of {', '.join(ACTIONS)}")
     if image is not None and action != "start":
@@ -488,7 +500,7 @@ def apply(
     if action == "start":
         if image is None:
             raise TrafficCommandError("start needs --image TAG or --image REGISTRY/REPO:TAG")
-        after = start(before, image, DEFAULT_PERCENT if percent is None else percent)
+        after = start(before, image, default_canary_percent(root) if percent is None else percent)
     elif action == "shift":
         if percent is None:
             raise TrafficCommandError("shift needs --percent N")
@@ -507,30 +519,42 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `traffic`."""
     parser.add_argument("action", choices=ACTIONS, help="what to do with the canary")
     parser.add_argument("--env", default="prod", help="environment overlay (default: prod)")
-    parser.add_argument("--root", type=Path, default=Path(), help="project root (default: .)")
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=None,
+        help="service root (default: the nearest directory upward with a pyproject.toml)",
+    )
     parser.add_argument("--image", help="start: the new image tag or full reference")
     parser.add_argument(
         "--percent",
         type=int,
-        help=f"start/shift: the canary's percent (1-99; start defaults to {DEFAULT_PERCENT})",
+        help=(
+            f"start/shift: the canary's percent ({c.CANARY_PERCENT_MIN}-{c.CANARY_PERCENT_MAX}; "
+            "start defaults to canary-percent of [tool.knative-manifests] in pyproject.toml, "
+            f"else {c.CANARY_PERCENT_FALLBACK})"
+        ),
     )
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run `traffic`; 0 on success, 1 when the request was refused (nothing written)."""
+    """Run `traffic`; 0 on success, 1 when the request was refused (nothing written), 2 when
+    the service's [tool.knative-manifests] is unusable."""
+    root = args.root if args.root is not None else find_root()
     try:
-        before, after = apply(
-            args.root, args.env, args.action, image=args.image, percent=args.percent
-        )
+        before, after = apply(root, args.env, args.action, image=args.image, percent=args.percent)
     except TrafficCommandError as error:
         print(f"traffic: {error}; nothing written")
         return 1
+    except ProjectConfigError as error:
+        print(f"traffic: {error}; nothing written")
+        return 2
     if args.action == "status":
         print(f"{args.env}:\n{before.describe()}")
         return 0
     print(f"{args.env}: {args.action} done\n{after.describe()}")
     print(
         "next: validate and commit, e.g. "
-        f"`python -m {__package__} validate --env {args.env}` then git commit"
+        f"`knative-manifests validate --env {args.env}` then git commit"
     )
     return 0

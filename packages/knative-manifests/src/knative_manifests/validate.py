@@ -4,7 +4,12 @@ For each ``deployments/knative/overlays/<env>`` the kustomize output is checked 
 the CRD schemas (when a CRD directory is given), the admission rules in ``rules.py`` and the
 cross-references in ``references.py``. The Argo CD files in ``deployments/argocd`` get the
 same schema and rule checks, plus: every path an Application would sync exists in the repo.
-One line per violation, exit status 1 when there is any.
+When the service's ``[tool.knative-manifests]`` names its handler registry, the Triggers
+and the handlers are checked against each other (``handlers.py``).
+
+Exit status: 0 clean (warnings allowed), 1 when there is any violation, 2 when the check
+could not run (no kustomize, a missing CRD directory, a bad ``[tool.knative-manifests]``,
+a registry that does not import).
 """
 
 from __future__ import annotations
@@ -21,12 +26,19 @@ from typing import Any
 
 import yaml
 
+from . import constants as c
 from .argo import TemplateError, generate_applications
+from .handlers import check_handlers, load_registry
+from .project import ProjectConfig, ProjectConfigError, find_root, load_project_config
 from .references import CLUSTER_SCOPED_KINDS, check_references, load_external_references
 from .rules import APPLICATION_SET, Violation, check_documents, group_kind_of
 from .schemas import SchemaValidator
 
-HELP = "kustomize every overlay and check schemas, admission rules and references"
+HELP = (
+    "kustomize every overlay and check it as a Knative "
+    f"{c.KNATIVE_VERSION} / Istio {c.ISTIO_VERSION} / Argo CD {c.ARGOCD_VERSION} cluster "
+    "would: schemas, admission rules, references, handlers"
+)
 CRDS_ENV_VAR = "KNATIVE_CRDS_DIR"
 ARGOCD_ENV = "argocd"
 KNATIVE_DIR = Path("deployments/knative")
@@ -36,20 +48,28 @@ _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 @dataclass
 class Report:
-    """What one validation found."""
+    """What one validation found.
+
+    ``environments`` lists what was checked, the overlays and ``argocd`` (the Argo CD
+    files); ``warnings`` never make the report fail.
+    """
 
     violations: list[Violation] = field(default_factory=list)
     documents: int = 0
     environments: list[str] = field(default_factory=list)
     schemas_checked: bool = False
+    warnings: list[Violation] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.violations
 
     def summary(self) -> str:
+        """``N documents in M environments: ok``; argocd is not an environment."""
         status = "ok" if self.ok else f"{len(self.violations)} violation(s)"
-        envs = len(self.environments)
+        if self.warnings:
+            status += f", {len(self.warnings)} warning(s)"
+        envs = len([e for e in self.environments if e != ARGOCD_ENV])
         return f"{self.documents} documents in {envs} environments: {status}"
 
 
@@ -204,10 +224,56 @@ def _argocd_kinds(
     return found
 
 
+def _check_argocd(
+    root: Path,
+    envs: Sequence[str] | None,
+    validator: SchemaValidator | None,
+    outputs: Mapping[Path, list[dict[str, Any]]],
+    report: Report,
+) -> None:
+    """The Argo CD files: schemas, rules, synced paths and kinds (``outputs`` per overlay)."""
+    argocd_dir = root / ARGOCD_DIR
+    if argocd_dir.is_dir() and (not envs or ARGOCD_ENV in envs):
+        docs: list[dict[str, Any]] = []
+        for path in sorted(argocd_dir.glob("*.yaml")):
+            try:
+                loaded = list(yaml.load_all(path.read_text(encoding="utf-8"), Loader=_LOADER))
+            except yaml.YAMLError as error:
+                report.violations.append(
+                    Violation(
+                        "argocd/yaml", f"{path.name} is not valid YAML: {error}", env=ARGOCD_ENV
+                    )
+                )
+                continue
+            docs.extend(d for d in loaded if d is not None)
+        if docs:
+            report.environments.append(ARGOCD_ENV)
+            report.documents += len(docs)
+            found = _schema_violations(validator, docs)
+            found += check_documents(docs)
+            found += _argocd_paths(root, docs)
+            found += _argocd_kinds(root, docs, outputs)
+            report.violations.extend(_tag(found, ARGOCD_ENV))
+
+
 def validate_tree(
-    root: Path, crds_dir: Path | None = None, envs: Sequence[str] | None = None
+    root: Path,
+    crds_dir: Path | None = None,
+    envs: Sequence[str] | None = None,
+    *,
+    project: ProjectConfig | None = None,
 ) -> Report:
-    """Build and check every environment (or only ``envs``) and the Argo CD files."""
+    """Build and check every environment (or only ``envs``) and the Argo CD files.
+
+    ``project`` is the service's ``[tool.knative-manifests]``; by default it is read from
+    ``<root>/pyproject.toml`` (none there: no handler check). Raises ``ProjectConfigError``
+    (or its ``RegistryImportError``) when that configuration cannot be used, and
+    ``KustomizeError`` when no kustomize is installed: those are not findings about the
+    manifests, so they are not violations either.
+    """
+    if project is None:
+        project = load_project_config(root)
+    handlers = load_registry(project.registry, root) if project.registry else None
     report = Report(schemas_checked=crds_dir is not None)
     validator = SchemaValidator(crds_dir) if crds_dir is not None else None
     try:
@@ -239,29 +305,13 @@ def validate_tree(
         found += check_documents(docs)
         found += check_references(docs, external, overlay_namespace(overlay))
         report.violations.extend(_tag(found, env))
+    if handlers is not None and outputs:
+        environments = {o.name: outputs[o.resolve()] for o in overlays if o.resolve() in outputs}
+        matched = check_handlers(handlers, environments)
+        report.violations.extend(matched.violations)
+        report.warnings.extend(matched.warnings)
 
-    argocd_dir = root / ARGOCD_DIR
-    if argocd_dir.is_dir() and (not envs or ARGOCD_ENV in envs):
-        docs = []
-        for path in sorted(argocd_dir.glob("*.yaml")):
-            try:
-                loaded = list(yaml.load_all(path.read_text(encoding="utf-8"), Loader=_LOADER))
-            except yaml.YAMLError as error:
-                report.violations.append(
-                    Violation(
-                        "argocd/yaml", f"{path.name} is not valid YAML: {error}", env=ARGOCD_ENV
-                    )
-                )
-                continue
-            docs.extend(d for d in loaded if d is not None)
-        if docs:
-            report.environments.append(ARGOCD_ENV)
-            report.documents += len(docs)
-            found = _schema_violations(validator, docs)
-            found += check_documents(docs)
-            found += _argocd_paths(root, docs)
-            found += _argocd_kinds(root, docs, outputs)
-            report.violations.extend(_tag(found, ARGOCD_ENV))
+    _check_argocd(root, envs, validator, outputs, report)
     return report
 
 
@@ -272,7 +322,12 @@ def validate_tree(
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `validate`."""
-    parser.add_argument("--root", type=Path, default=Path(), help="project root (default: .)")
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=None,
+        help="service root (default: the nearest directory upward with a pyproject.toml)",
+    )
     parser.add_argument(
         "--crds",
         type=Path,
@@ -298,12 +353,21 @@ def run(args: argparse.Namespace) -> int:
             f"`scripts/fetch-crds.sh .crds` and pass `--crds .crds` (or set {CRDS_ENV_VAR}). "
             "Admission rules and references are still checked."
         )
+    root = (args.root or find_root()).resolve()
     try:
-        report = validate_tree(args.root.resolve(), crds, args.env)
-    except KustomizeError as error:
+        report = validate_tree(root, crds, args.env)
+    except (KustomizeError, ProjectConfigError) as error:
         print(f"validate: {error}")
+        return 2
+    except ImportError as error:
+        print(
+            f"validate: schema validation needs the `validate` extra "
+            f"(pip install 'knative-manifests[validate]'): {error}"
+        )
         return 2
     for violation in report.violations:
         print(violation)
+    for warning in report.warnings:
+        print(f"WARNING: {warning}")
     print(report.summary())
     return 0 if report.ok else 1

@@ -1,25 +1,25 @@
-"""`python -m {{ package_name }}.knative validate` on this project and on broken copies of it."""
+"""`knative-manifests validate` on the fixture service and on broken copies of it."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 import yaml
+from service_tree import SERVICE_ROOT, copy_service
 
-from {{ package_name }}.knative.__main__ import main
-from {{ package_name }}.knative.validate import Report, validate_tree
+from knative_manifests.cli import main
+from knative_manifests.rules import Violation
+from knative_manifests.validate import Report, validate_tree
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-OVERLAYS = sorted(p.name for p in (PROJECT_ROOT / "deployments/knative/overlays").iterdir())
+PROJECT_ROOT = SERVICE_ROOT
+OVERLAYS = ["dev", "prod", "staging"]
 
 
 @pytest.fixture
 def project_copy(tmp_path: Path) -> Path:
-    """A throw-away copy of deployments/ to break."""
-    shutil.copytree(PROJECT_ROOT / "deployments", tmp_path / "deployments")
-    return tmp_path
+    """A throw-away copy of the fixture service to break."""
+    return copy_service(tmp_path / "service")
 
 
 def edit_yaml(path: Path, edit: object) -> None:
@@ -33,11 +33,41 @@ def test_project_validates() -> None:
     report = validate_tree(PROJECT_ROOT)
     assert isinstance(report, Report)
     assert report.ok, "\n".join(map(str, report.violations))
-    assert [e for e in report.environments if e != "argocd"] == OVERLAYS
+    assert report.warnings == []
+    assert report.environments == [*OVERLAYS, "argocd"]
     assert report.documents > len(OVERLAYS)
 
 
-def test_cli_prints_a_summary_and_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
+def test_project_validates_against_the_pinned_crds(crds: Path) -> None:
+    report = validate_tree(PROJECT_ROOT, crds)
+    assert report.schemas_checked
+    assert report.ok, "\n".join(map(str, report.violations))
+
+
+def test_the_summary_counts_environments_without_argocd() -> None:
+    report = validate_tree(PROJECT_ROOT)
+    # 3 overlays x 8 documents, plus the AppProject and the ApplicationSet.
+    assert report.documents == 26
+    assert report.summary() == "26 documents in 3 environments: ok"
+    only_argocd = validate_tree(PROJECT_ROOT, envs=["argocd"])
+    assert only_argocd.summary() == "2 documents in 0 environments: ok"
+
+
+def test_the_summary_counts_violations_and_warnings() -> None:
+    report = Report(documents=4, environments=["dev", "argocd"])
+    report.violations.append(Violation("serving/timeout-range", "too long"))
+    report.warnings += [Violation("triggers/handler-unrouted", "a"), Violation("x/y", "b")]
+    assert report.summary() == "4 documents in 1 environments: 1 violation(s), 2 warning(s)"
+    assert not report.ok
+    report.violations.clear()
+    assert report.ok
+    assert report.summary() == "4 documents in 1 environments: ok, 2 warning(s)"
+
+
+def test_cli_prints_a_summary_and_exits_0(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("KNATIVE_CRDS_DIR", raising=False)
     assert main(["validate", "--root", str(PROJECT_ROOT), "--env", OVERLAYS[0]]) == 0
     out = capsys.readouterr().out
     assert "schema validation skipped" in out

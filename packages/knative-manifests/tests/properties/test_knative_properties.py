@@ -20,10 +20,11 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from service_tree import REQUIRED_SETTINGS, SERVICE_ROOT
 
-from {{ package_name }}.knative import constants as c
-from {{ package_name }}.knative.argo import generate_applications
-from {{ package_name }}.knative.config import (
+from knative_manifests import constants as c
+from knative_manifests.argo import generate_applications
+from knative_manifests.config import (
     KnativeServiceConfig,
     ProbeConfig,
     TrafficConfig,
@@ -31,18 +32,18 @@ from {{ package_name }}.knative.config import (
     class_short_name,
     format_number,
 )
-from {{ package_name }}.knative.errors import InvalidAutoscalingConfigError
-from {{ package_name }}.knative.formats import is_dns1123_subdomain
-from {{ package_name }}.knative.manifest import (
+from knative_manifests.errors import InvalidAutoscalingConfigError
+from knative_manifests.formats import is_dns1123_subdomain
+from knative_manifests.manifest import (
     deserialize_knative_service,
     manifest_to_service,
     serialize_knative_service,
     service_to_manifest,
 )
-from {{ package_name }}.knative.rules import check_documents
-from {{ package_name }}.knative.validate import kustomize_command, validate_tree
+from knative_manifests.rules import check_documents
+from knative_manifests.validate import kustomize_command, validate_tree
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = SERVICE_ROOT
 BASE_SERVICE = PROJECT_ROOT / "deployments" / "knative" / "base" / "service.yaml"
 ENVIRONMENTS = c.ENVIRONMENTS
 
@@ -87,7 +88,7 @@ def autoscaling(draw: st.DrawFn) -> dict[str, Any]:
     short = draw(st.sampled_from(sorted(c.AUTOSCALING_CLASSES)))
     metric = draw(st.sampled_from(c.METRICS_FOR_CLASS[short]))
     high = c.CPU_TARGET_MAX if metric == "cpu" else 10_000.0
-    target = draw(st.floats(c.AUTOSCALING_TARGET_MIN, high, allow_nan=False))
+    target = draw(st.none() | st.floats(c.AUTOSCALING_TARGET_MIN, high, allow_nan=False))
     low_min = 1 if short == c.HPA else 0
     min_scale = draw(st.integers(low_min, 20))
     max_scale = draw(st.just(0) | st.integers(max(min_scale, 1), 50))
@@ -194,7 +195,9 @@ def test_property_2_traffic_validation(split: list[TrafficTarget]) -> None:
     """
     config = TrafficConfig(tuple(split))
     assert config.validate() is (sum(t.percent for t in split) == 100)
-    manifest = service_to_manifest(KnativeServiceConfig(name="app", image="x.io/app/app:1"))
+    manifest = service_to_manifest(
+        KnativeServiceConfig(name="app", image="x.io/app/app:1", **REQUIRED_SETTINGS)
+    )
     manifest["spec"]["traffic"] = [
         {"revisionName": t.revision_name, "percent": t.percent} for t in split
     ]
@@ -209,7 +212,9 @@ def test_property_3_traffic_in_manifest(traffic: TrafficConfig, name: str) -> No
     **Feature: knative-serverless-support, Property 3: Traffic Configuration Generation**
     **Validates: Requirements 3.1**
     """
-    config = KnativeServiceConfig(name=name, image="x.io/app/app:1", traffic=traffic)
+    config = KnativeServiceConfig(
+        name=name, image="x.io/app/app:1", traffic=traffic, **REQUIRED_SETTINGS
+    )
     entries = service_to_manifest(config)["spec"]["traffic"]
     assert len(entries) == len(traffic.targets)
     for entry, target in zip(entries, traffic.targets, strict=True):
@@ -322,6 +327,11 @@ def fixed_configs() -> list[KnativeServiceConfig]:
         max_scale=0,
         scale_down_delay=None,
         env={"LOG_LEVEL": "DEBUG"},
+        cpu_request="250m",
+        cpu_limit="1",
+        memory_request="256Mi",
+        memory_limit="1Gi",
+        istio_sidecar=True,
     )
     return [base, dataclasses.replace(base, traffic=canary), hpa]
 
@@ -362,50 +372,12 @@ def test_project_overlays_accept_generated_bases(tmp_path: Path) -> None:
 
 
 def project_argocd() -> tuple[dict[str, Any], dict[str, Any]]:
-    """The project's ApplicationSet and AppProject, or equivalent samples without Argo CD."""
+    """The fixture service's ApplicationSet and AppProject."""
     docs: list[dict[str, Any]] = []
     for path in sorted((PROJECT_ROOT / "deployments" / "argocd").glob("*.yaml")):
         docs.extend(d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d)
-    appsets = [d for d in docs if d["kind"] == "ApplicationSet"]
-    projects = [d for d in docs if d["kind"] == "AppProject"]
-    if appsets and projects:
-        return appsets[0], projects[0]
-    env = "{" + "{.env}" + "}"
-    overlays = PROJECT_ROOT / "deployments" / "knative" / "overlays"
-    first = sorted(p.name for p in overlays.iterdir())[0]
-    element = {"env": first, "path": f"deployments/knative/overlays/{first}"}
-    appset = {
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "ApplicationSet",
-        "metadata": {"name": "svc", "namespace": "argocd"},
-        "spec": {
-            "goTemplate": True,
-            "goTemplateOptions": ["missingkey=error"],
-            "generators": [{"list": {"elements": [element]}}],
-            "template": {
-                "metadata": {"name": f"svc-{env}"},
-                "spec": {
-                    "project": "svc",
-                    "source": {"repoURL": "https://example.com/svc.git", "path": "{" + "{.path}}"},
-                    "destination": {
-                        "server": "https://kubernetes.default.svc",
-                        "namespace": f"svc-{env}",
-                    },
-                },
-            },
-        },
-    }
-    project = {
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "AppProject",
-        "metadata": {"name": "svc", "namespace": "argocd"},
-        "spec": {
-            "sourceRepos": ["https://example.com/svc.git"],
-            "destinations": [
-                {"server": "https://kubernetes.default.svc", "namespace": f"svc-{first}"}
-            ],
-        },
-    }
+    (appset,) = [d for d in docs if d["kind"] == "ApplicationSet"]
+    (project,) = [d for d in docs if d["kind"] == "AppProject"]
     return appset, project
 
 
@@ -484,8 +456,11 @@ def test_property_9_autoscaling_annotations(config: KnativeServiceConfig) -> Non
     short = class_short_name(config.autoscaling_class)
     assert annotations[c.ANNOTATION_CLASS] == c.AUTOSCALING_CLASSES[short]
     assert annotations[c.ANNOTATION_METRIC] in c.METRICS_FOR_CLASS[short]
-    assert float(annotations[c.ANNOTATION_TARGET]) == config.autoscaling_target
-    assert annotations[c.ANNOTATION_TARGET] == format_number(config.autoscaling_target)
+    if config.autoscaling_target is None:  # the cluster's default target applies
+        assert c.ANNOTATION_TARGET not in annotations
+    else:
+        assert float(annotations[c.ANNOTATION_TARGET]) == config.autoscaling_target
+        assert annotations[c.ANNOTATION_TARGET] == format_number(config.autoscaling_target)
     assert annotations[c.ANNOTATION_MIN_SCALE] == str(config.min_scale)
     assert annotations[c.ANNOTATION_MAX_SCALE] == str(config.max_scale)
     assert all(isinstance(v, str) for v in annotations.values())
@@ -512,6 +487,7 @@ def test_property_9_metric_must_fit_the_class(short: str, metric: str) -> None:
         "autoscaling_metric": metric,
         "autoscaling_target": 50,
         "min_scale": 1,
+        **REQUIRED_SETTINGS,
     }
     if metric in c.METRICS_FOR_CLASS[short]:
         assert KnativeServiceConfig(**kwargs).autoscaling_metric == metric

@@ -1,10 +1,12 @@
-"""The documents the Knative checks are tested on: this project's own, plus samples.
+"""The documents the Knative checks are tested on: the fixture service's, plus samples.
 
-The project's kustomize output depends on how it was rendered (with or without eventing,
-Istio, Argo CD...). So the tests check a "world": every document this project builds, plus
-small valid samples of each kind the rules know, placed after the project's documents.
-A rule's mutation test breaks the first document of its kind, which is the project's own
-whenever the project has one.
+The tests check a "world": every document the fixture service (tests/data/service) builds
+for one environment and its Argo CD files, plus small valid samples of each kind the rules
+know, placed after the service's documents. A rule's mutation test breaks the first
+document of its kind, which is the service's own whenever the service has one.
+
+This module imports nothing from the other test modules: the template repository's own
+tests import it (with only this directory on sys.path) to reuse the world.
 """
 
 from __future__ import annotations
@@ -16,9 +18,9 @@ from typing import Any
 
 import yaml
 
-from {{ package_name }}.knative.validate import find_overlays, kustomize_build
+from knative_manifests.validate import find_overlays, kustomize_build
 
-PROJECT_ROOT = Path(__file__).resolve().parents[3]
+PROJECT_ROOT = Path(__file__).resolve().parents[1] / "data" / "service"
 ARGOCD_DIR = PROJECT_ROOT / "deployments" / "argocd"
 
 Doc = dict[str, Any]
@@ -37,7 +39,7 @@ def built_environments() -> dict[str, list[Doc]]:
 
 
 def argocd_documents() -> list[Doc]:
-    """The project's Argo CD files (empty when rendered without Argo CD)."""
+    """The service's Argo CD files."""
     docs: list[Doc] = []
     for path in sorted(ARGOCD_DIR.glob("*.yaml")):
         docs.extend(d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d)
@@ -207,7 +209,7 @@ def sample_documents() -> list[Doc]:
 
 
 def first_environment() -> str:
-    """The environment whose output the world uses (prod when rendered: the richest)."""
+    """The environment whose output the world uses (prod: the richest, with a canary)."""
     envs = list(_built())
     return "prod" if "prod" in envs else envs[0]
 

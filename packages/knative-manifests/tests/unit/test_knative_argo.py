@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from {{ package_name }}.knative.argo import (
+from knative_manifests.argo import (
     TemplateError,
     generate_applications,
     render_go_template,
@@ -49,7 +51,7 @@ def test_unsupported_or_unbalanced_templates_are_refused(text: str) -> None:
 
 
 def test_applications_from_list_generator_with_template_patch() -> None:
-    appset = {
+    appset: dict[str, Any] = {
         "metadata": {"name": "apps", "namespace": "argocd"},
         "spec": {
             "goTemplate": True,

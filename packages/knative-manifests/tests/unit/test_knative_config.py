@@ -5,26 +5,27 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from service_tree import REQUIRED_SETTINGS
 
-from {{ package_name }}.knative import constants as c
-from {{ package_name }}.knative.config import (
+from knative_manifests import constants as c
+from knative_manifests.config import (
     DeliveryConfig,
     KnativeServiceConfig,
     TrafficConfig,
     TrafficTarget,
     TriggerConfig,
 )
-from {{ package_name }}.knative.errors import (
+from knative_manifests.errors import (
     InvalidAutoscalingConfigError,
     InvalidTrafficConfigError,
     KnativeManifestError,
 )
-from {{ package_name }}.knative.formats import (
+from knative_manifests.formats import (
     parse_go_duration,
     parse_iso8601_duration,
     parse_quantity,
 )
-from {{ package_name }}.knative.manifest import (
+from knative_manifests.manifest import (
     config_map_manifest,
     deserialize_knative_service,
     serialize_knative_service,
@@ -32,21 +33,34 @@ from {{ package_name }}.knative.manifest import (
     service_to_manifest,
     trigger_manifest,
 )
-from {{ package_name }}.knative.rules import check_documents
+from knative_manifests.rules import check_documents
 
 IMAGE = "ghcr.io/example/app:1.0.0"
 
 
 def service(**overrides: object) -> KnativeServiceConfig:
-    return KnativeServiceConfig(name="app", image=IMAGE, **overrides)  # type: ignore[arg-type]
+    settings = {"name": "app", "image": IMAGE, **REQUIRED_SETTINGS, **overrides}
+    return KnativeServiceConfig(**settings)
 
 
-def test_defaults_equal_the_template_defaults() -> None:
+def test_defaults_are_what_knative_does_without_the_field() -> None:
     config = service()
-    assert config.port == c.DEFAULT_PORT == 8080
+    assert config.port == c.KNATIVE_DEFAULT_CONTAINER_PORT == 8080
     assert config.autoscaling_class == c.KPA_CLASS
-    assert config.timeout_seconds == c.DEFAULT_TIMEOUT_SECONDS == 300
-    assert config.container_concurrency == c.DEFAULT_CONTAINER_CONCURRENCY
+    assert config.autoscaling_metric == "concurrency"
+    assert (config.min_scale, config.max_scale) == (0, 0)  # scale to zero, no upper bound
+    assert config.timeout_seconds == c.KNATIVE_DEFAULT_TIMEOUT_SECONDS == 300
+    assert config.container_concurrency == c.KNATIVE_DEFAULT_CONTAINER_CONCURRENCY == 0
+    annotations = service_to_manifest(config)["spec"]["template"]["metadata"]["annotations"]
+    assert c.ANNOTATION_TARGET not in annotations  # the cluster's default target applies
+    assert c.ANNOTATION_SCALE_DOWN_DELAY not in annotations
+
+
+@pytest.mark.parametrize("missing", sorted(REQUIRED_SETTINGS))
+def test_resources_and_the_sidecar_have_no_default(missing: str) -> None:
+    settings = {k: v for k, v in REQUIRED_SETTINGS.items() if k != missing}
+    with pytest.raises(TypeError, match=missing):
+        KnativeServiceConfig("app", IMAGE, **settings)
 
 
 def test_short_class_names_are_accepted() -> None:
@@ -109,7 +123,7 @@ def test_bad_revision_settings_raise(overrides: dict[str, object], rule: str) ->
 
 def test_bad_service_name_is_refused() -> None:
     with pytest.raises(KnativeManifestError, match="DNS-1035"):
-        KnativeServiceConfig(name="1app", image=IMAGE)
+        KnativeServiceConfig(name="1app", image=IMAGE, **REQUIRED_SETTINGS)
 
 
 def test_traffic_validate_is_the_sum_rule() -> None:
@@ -204,14 +218,29 @@ def test_trigger_and_companions_pass_the_rules() -> None:
     assert check_documents(docs) == []
     spec = docs[0]["spec"]
     assert spec["subscriber"]["ref"]["name"] == "app"
-    assert spec["delivery"]["deadLetterSink"] == {"uri": "https://dlq.example.com/events"}
-    assert spec["delivery"]["backoffDelay"] == c.DEFAULT_DELIVERY_BACKOFF_DELAY
+    # Only what the configuration sets is written: the broker's delivery settings do the rest.
+    assert spec["delivery"] == {"deadLetterSink": {"uri": "https://dlq.example.com/events"}}
+
+
+def test_delivery_settings_are_written_as_given() -> None:
+    delivery = DeliveryConfig(
+        retry=4, backoff_policy="linear", backoff_delay="PT3S", timeout="PT9S"
+    )
+    trigger = TriggerConfig(name="t", broker="b", subscriber="app", delivery=delivery)
+    assert trigger_manifest(trigger)["spec"]["delivery"] == {
+        "retry": 4,
+        "backoffPolicy": "linear",
+        "backoffDelay": "PT3S",
+        "timeout": "PT9S",
+    }
 
 
 @pytest.mark.parametrize(
     ("kwargs", "rule"),
     [
         ({"retry": -1}, "delivery/retry-range"),
+        ({"retry": c.DELIVERY_RETRY_MAX + 1}, "delivery/retry-range"),
+        ({"retry": True}, "delivery/retry-range"),
         ({"backoff_policy": "random"}, "delivery/backoff-policy"),
         ({"backoff_delay": "2s"}, "delivery/backoff-delay-iso8601"),
         ({"timeout": "PT0S"}, "delivery/timeout-iso8601"),
@@ -224,10 +253,26 @@ def test_bad_delivery_raises(kwargs: dict[str, object], rule: str) -> None:
     assert caught.value.rule == rule
 
 
-def test_trigger_filter_keys_are_checked() -> None:
+@pytest.mark.parametrize("key", ["Type", "type\n", "1type", ""])
+def test_trigger_filter_keys_are_checked(key: str) -> None:
     with pytest.raises(KnativeManifestError) as caught:
-        TriggerConfig(name="t", broker="default", subscriber="app", filters={"Type": "x"})
+        TriggerConfig(name="t", broker="default", subscriber="app", filters={key: "x"})
     assert caught.value.rule == "trigger/filter-attribute-keys"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "rule"),
+    [
+        ({"image": IMAGE + "\n"}, "serving/image-required"),
+        ({"env": {"LOG_LEVEL\n": "x"}}, "serving/reserved-env"),
+        ({"namespace": "team\n"}, "k8s/namespace"),
+        ({"service_account_name": "app\n"}, "k8s/name"),
+    ],
+)
+def test_a_trailing_newline_is_not_a_valid_value(overrides: dict[str, object], rule: str) -> None:
+    with pytest.raises(KnativeManifestError) as caught:
+        service(**overrides)
+    assert caught.value.rule == rule
 
 
 def test_config_map_values_must_be_strings() -> None:

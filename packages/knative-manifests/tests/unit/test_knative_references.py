@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 from knative_world import PROJECT_ROOT, built_environments
 
-from {{ package_name }}.knative.references import (
+from knative_manifests.references import (
     REFERENCE_RULES,
     ExternalReference,
     check_references,
     load_external_references,
 )
-from {{ package_name }}.knative.validate import find_overlays, overlay_namespace
+from knative_manifests.validate import find_overlays, overlay_namespace
 
 NS = "team"
 SERVING = "serving.knative.dev/v1"

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from knative_world import Doc, built_environments, clean_world, first
 
-from {{ package_name }}.knative import constants as c
-from {{ package_name }}.knative.rules import RULES, Violation, check_documents
+from knative_manifests import constants as c
+from knative_manifests.rules import RULES, Violation, check_documents
 
 SCALING = "autoscaling.knative.dev/"
 TEMPLATED = "{" + "{.env}" + "}"

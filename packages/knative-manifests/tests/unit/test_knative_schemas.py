@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from {{ package_name }}.knative.schemas import SchemaValidator
+from knative_manifests.schemas import SchemaValidator
 
 WIDGET_CRD = """
 apiVersion: apiextensions.k8s.io/v1

@@ -1,15 +1,13 @@
-"""The `traffic` command on a copy of this project's own overlays.
+"""The `traffic` command on a copy of the fixture service's overlays.
 
-If the project was rendered without the canary layout, the fixture adds it to the copy the
-way ``canary=true`` renders it (pinned ``<service>-v1``, stable/canary/latest targets), so
-the command is tested on real overlay files either way; the untouched copy shows the
-error for an overlay without the layout.
+Its prod overlay has the canary layout (pinned ``order-events-v1``, stable/canary/latest
+targets) and its pyproject.toml sets ``canary-percent = 15``; dev and staging have no
+canary layout and show the error for that.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,49 +16,22 @@ import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from service_tree import copy_service
 
-from {{ package_name }}.knative import constants as c
-from {{ package_name }}.knative import traffic
-from {{ package_name }}.knative.__main__ import main
-from {{ package_name }}.knative.manifest import traffic_from_manifest
+from knative_manifests import constants as c
+from knative_manifests import traffic
+from knative_manifests.cli import main
+from knative_manifests.manifest import traffic_from_manifest
 
-PROJECT = Path(__file__).resolve().parents[3]
-OVERLAYS = PROJECT / "deployments/knative/overlays"
-ENV = "prod" if (OVERLAYS / "prod").is_dir() else sorted(p.name for p in OVERLAYS.iterdir())[0]
+ENV = "prod"
 DIGEST = "sha256:" + "ab" * 32
-
-
-def copy_project(root: Path) -> Path:
-    shutil.copytree(PROJECT / "deployments", root / "deployments")
-    return root
-
-
-def add_canary_layout(root: Path, env: str = ENV) -> None:
-    """Give ``env``'s Service patch the canary layout unless it has it already."""
-    path = root / traffic.OVERLAYS / env / traffic.SERVICE_PATCH
-    patch = yaml.safe_load(path.read_text(encoding="utf-8"))
-    if "traffic" in patch.get("spec", {}):
-        return
-    service = patch["metadata"]["name"]
-    patch["spec"]["template"].setdefault("metadata", {})["name"] = f"{service}-v1"
-    patch["spec"]["traffic"] = [
-        {
-            "tag": "stable",
-            "revisionName": f"{service}-v1",
-            "percent": 100 - traffic.DEFAULT_PERCENT,
-        },
-        {"tag": "canary", "revisionName": f"{service}-v1", "percent": traffic.DEFAULT_PERCENT},
-        {"tag": "latest", "latestRevision": True, "percent": 0},
-    ]
-    path.write_text(yaml.safe_dump(patch, sort_keys=False), encoding="utf-8")
+CONFIGURED_PERCENT = 15  # canary-percent in the fixture's pyproject.toml
 
 
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
-    """A copy of the project's deployments/ whose ENV overlay has the canary layout."""
-    copy_project(tmp_path)
-    add_canary_layout(tmp_path)
-    return tmp_path
+    """A copy of the fixture service (its prod overlay has the canary layout)."""
+    return copy_service(tmp_path / "service")
 
 
 def overlay_files(root: Path, env: str = ENV) -> dict[str, bytes]:
@@ -133,7 +104,7 @@ def test_start_takes_a_full_reference_with_a_digest(root: Path) -> None:
     assert entry["newName"] == "registry.example.com/team/app"
     assert entry["digest"] == DIGEST
     assert "newTag" not in entry
-    assert split(root)["canary"][1] == traffic.DEFAULT_PERCENT
+    assert split(root)["canary"][1] == CONFIGURED_PERCENT
 
 
 def test_shift_then_promote(root: Path) -> None:
@@ -234,19 +205,14 @@ def test_refusals_name_the_problem_and_write_nothing(
 def test_an_overlay_without_the_canary_layout_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    copy_project(tmp_path)
-    for env in sorted(p.name for p in (tmp_path / traffic.OVERLAYS).iterdir()):
-        patch = yaml.safe_load(
-            (tmp_path / traffic.OVERLAYS / env / traffic.SERVICE_PATCH).read_text()
-        )
-        if "traffic" in patch["spec"]:
-            continue  # the rendered canary overlay
-        before = overlay_files(tmp_path, env)
-        code = main(["traffic", "start", "--image", "1.0", "--env", env, "--root", str(tmp_path)])
+    service = copy_service(tmp_path / "service")
+    for env in ("dev", "staging"):
+        before = overlay_files(service, env)
+        code = main(["traffic", "start", "--image", "1.0", "--env", env, "--root", str(service)])
         assert code == 1
         assert "has no canary layout" in capsys.readouterr().out
-        assert overlay_files(tmp_path, env) == before
-    assert main(["traffic", "status", "--env", "nowhere", "--root", str(tmp_path)]) == 1
+        assert overlay_files(service, env) == before
+    assert main(["traffic", "status", "--env", "nowhere", "--root", str(service)]) == 1
     assert "no overlay for environment 'nowhere'" in capsys.readouterr().out
 
 
@@ -263,7 +229,7 @@ def test_a_failed_rename_puts_the_first_file_back(
             raise OSError("disk full")
         real_replace(src, dst)
 
-    monkeypatch.setattr(traffic.os, "replace", flaky_replace)
+    monkeypatch.setattr(os, "replace", flaky_replace)
 
     with pytest.raises(OSError, match="disk full"):
         traffic.apply(root, ENV, "start", image="3.0.0")
@@ -285,9 +251,7 @@ actions = st.lists(
 
 @pytest.fixture(scope="module")
 def module_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = copy_project(tmp_path_factory.mktemp("traffic"))
-    add_canary_layout(root)
-    return root
+    return copy_service(tmp_path_factory.mktemp("traffic") / "service")
 
 
 @settings(max_examples=100, deadline=None)
@@ -324,3 +288,56 @@ def test_any_command_sequence_renders_a_split_knative_accepts(
         if action == "start":
             assert c.CANARY_PERCENT_MIN <= percent <= c.CANARY_PERCENT_MAX
         state = after
+
+
+# --- Where the default percent and the root come from -----------------------------------------
+def write_tool_table(root: Path, table: str) -> None:
+    pyproject = root / "pyproject.toml"
+    text = pyproject.read_text(encoding="utf-8")
+    head = text.split("[tool.knative-manifests]")[0]
+    pyproject.write_text(head + table, encoding="utf-8")
+
+
+def test_start_without_canary_percent_uses_the_fallback(root: Path) -> None:
+    write_tool_table(
+        root, '[tool.knative-manifests]\nregistry = "order_events.handlers:registry"\n'
+    )
+    assert run(root, "start", "--image", "2.0.0") == 0
+    assert split(root)["canary"][1] == c.CANARY_PERCENT_FALLBACK
+    assert split(root)["stable"][1] == 100 - c.CANARY_PERCENT_FALLBACK
+
+
+def test_percent_on_the_command_line_wins_over_the_configuration(root: Path) -> None:
+    assert run(root, "start", "--image", "2.0.0", "--percent", "3") == 0
+    assert split(root)["canary"][1] == 3
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ("[tool.knative-manifests]\ncanary-percent = 100\n", "canary-percent must be an integer"),
+        ('[tool.knative-manifests]\ncanary-percent = "10"\n', "canary-percent must be an"),
+        ("[tool.knative-manifests]\ncanary_percent = 10\n", "unknown key(s) canary_percent"),
+    ],
+)
+def test_a_bad_configuration_is_a_usage_error_naming_key_and_file(
+    root: Path, capsys: pytest.CaptureFixture[str], table: str, message: str
+) -> None:
+    write_tool_table(root, table)
+    before = overlay_files(root)
+
+    assert run(root, "start", "--image", "2.0.0") == 2
+
+    out = capsys.readouterr().out
+    assert message in out
+    assert str(root / "pyproject.toml") in out
+    assert overlay_files(root) == before
+
+
+def test_the_root_defaults_to_the_nearest_pyproject_upward(
+    root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(root / traffic.OVERLAYS / ENV / "patches")
+    assert main(["traffic", "start", "--image", "2.0.0", "--env", ENV]) == 0
+    assert split(root)["canary"] == ("order-events-v2", CONFIGURED_PERCENT)
+    assert "knative-manifests validate --env prod" in capsys.readouterr().out

@@ -1,0 +1,134 @@
+"""The service a command works on: its root directory and its ``[tool.knative-manifests]``.
+
+The commands run inside a service repository. Its ``pyproject.toml`` says what the package
+cannot know on its own: where the service's handler registry lives (so ``validate`` can
+match handlers and Triggers) and the share a new canary gets (``traffic start``)::
+
+    [tool.knative-manifests]
+    registry = "hello_events.handlers:registry"
+    canary-percent = 10
+
+Both keys are optional. A key this package does not know, or a value of the wrong type,
+is an error naming the key and the file: a typo must not silently turn a check off.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import constants as c
+
+PYPROJECT = "pyproject.toml"
+TOOL_TABLE = "knative-manifests"
+#: A pyproject.toml larger than this is not a service's project file; refuse to parse it.
+MAX_PYPROJECT_BYTES = 1 << 20
+_REGISTRY = re.compile(
+    r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*"
+)
+
+
+class ProjectConfigError(Exception):
+    """The service's ``[tool.knative-manifests]`` (or its pyproject.toml) is unusable."""
+
+
+@dataclass(frozen=True)
+class ProjectConfig:
+    """What ``[tool.knative-manifests]`` says, with ``root`` the service's directory.
+
+    ``registry`` is ``"module.path:attribute"`` (or ``None``: no handler check);
+    ``canary_percent`` is what ``traffic start`` gives a canary without ``--percent``.
+    """
+
+    root: Path
+    registry: str | None = None
+    canary_percent: int | None = None
+    source: Path | None = None
+
+
+def find_root(start: Path | None = None) -> Path:
+    """The nearest directory from ``start`` (default: cwd) upward that has a pyproject.toml.
+
+    Without one, ``start`` itself: a bare deployments tree can still be validated.
+    """
+    here = (start or Path.cwd()).resolve()
+    for directory in (here, *here.parents):
+        if (directory / PYPROJECT).is_file():
+            return directory
+    return here
+
+
+def _read_text(path: Path) -> str:
+    try:
+        with path.open("rb") as stream:
+            data = stream.read(MAX_PYPROJECT_BYTES + 1)
+    except OSError as error:
+        raise ProjectConfigError(f"{path}: cannot read it: {error}") from None
+    if len(data) > MAX_PYPROJECT_BYTES:
+        raise ProjectConfigError(f"{path}: larger than {MAX_PYPROJECT_BYTES} bytes; not read")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ProjectConfigError(f"{path}: not UTF-8: {error}") from None
+
+
+def _registry(value: Any, path: Path) -> str:
+    if not isinstance(value, str) or not _REGISTRY.fullmatch(value):
+        raise ProjectConfigError(
+            f"{path}: [tool.{TOOL_TABLE}] registry must be a string "
+            f'"module.path:attribute" (like "hello_events.handlers:registry"), not {value!r}'
+        )
+    return value
+
+
+def _canary_percent(value: Any, path: Path) -> int:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or not c.CANARY_PERCENT_MIN <= value <= c.CANARY_PERCENT_MAX
+    ):
+        raise ProjectConfigError(
+            f"{path}: [tool.{TOOL_TABLE}] canary-percent must be an integer from "
+            f"{c.CANARY_PERCENT_MIN} to {c.CANARY_PERCENT_MAX}, not {value!r}"
+        )
+    return value
+
+
+def parse_project_config(text: str, root: Path, source: Path) -> ProjectConfig:
+    """The ``[tool.knative-manifests]`` table of pyproject.toml ``text`` (from ``source``)."""
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ProjectConfigError(f"{source}: not valid TOML: {error}") from None
+    tool = document.get("tool", {})
+    table = tool.get(TOOL_TABLE) if isinstance(tool, dict) else None
+    if table is None:
+        return ProjectConfig(root=root, source=source)
+    if not isinstance(table, dict):
+        raise ProjectConfigError(f"{source}: [tool.{TOOL_TABLE}] must be a table")
+    known = {"registry", "canary-percent"}
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise ProjectConfigError(
+            f"{source}: [tool.{TOOL_TABLE}] has unknown key(s) {', '.join(unknown)}; "
+            f"the keys are {', '.join(sorted(known))}"
+        )
+    registry = table.get("registry")
+    percent = table.get("canary-percent")
+    return ProjectConfig(
+        root=root,
+        registry=None if registry is None else _registry(registry, source),
+        canary_percent=None if percent is None else _canary_percent(percent, source),
+        source=source,
+    )
+
+
+def load_project_config(root: Path) -> ProjectConfig:
+    """Read ``<root>/pyproject.toml``; no file or no table is an empty configuration."""
+    path = root / PYPROJECT
+    if not path.is_file():
+        return ProjectConfig(root=root)
+    return parse_project_config(_read_text(path), root, path)

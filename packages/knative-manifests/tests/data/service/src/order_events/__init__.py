@@ -1,0 +1,1 @@
+"""The fixture service's package: only its handler registry matters to the tests."""
