@@ -147,9 +147,6 @@ PERCENT_MIN: Final = 0
 PERCENT_MAX: Final = 100
 CANARY_PERCENT_MIN: Final = 1
 CANARY_PERCENT_MAX: Final = 99
-#: What ``traffic start`` gives a new canary when neither ``--percent`` nor ``canary-percent``
-#: in ``[tool.knative-manifests]`` says: a small share, so a bad release reaches few users.
-CANARY_PERCENT_FALLBACK: Final = 10
 STABLE_TAG: Final = "stable"
 CANARY_TAG: Final = "canary"
 

@@ -22,7 +22,7 @@ The rules it keeps, because a cluster refuses to break them:
   files, then renames; a failed rename puts the earlier file back).
 
 ``start`` without ``--percent`` gives the canary the service's ``canary-percent`` from
-``[tool.knative-manifests]`` in its pyproject.toml, else ``CANARY_PERCENT_FALLBACK``.
+``[tool.knative-manifests]`` in its pyproject.toml; with neither, ``start`` refuses.
 """
 
 from __future__ import annotations
@@ -344,9 +344,17 @@ def _canary_percent(percent: int) -> int:
 
 
 def default_canary_percent(root: Path) -> int:
-    """The service's ``canary-percent`` ([tool.knative-manifests]), else the fallback."""
+    """The service's ``canary-percent`` ([tool.knative-manifests]); none is a refusal.
+
+    The percent is the service's answer, so no constant of this package stands in for it.
+    """
     configured = load_project_config(root).canary_percent
-    return c.CANARY_PERCENT_FALLBACK if configured is None else configured
+    if configured is None:
+        raise TrafficCommandError(
+            "[traffic/percent-required] give --percent, or set canary-percent in "
+            f"[tool.knative-manifests] of {root / 'pyproject.toml'}"
+        )
+    return configured
 
 
 def start(state: CanaryState, image: str, percent: int) -> CanaryState:
@@ -531,8 +539,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         help=(
             f"start/shift: the canary's percent ({c.CANARY_PERCENT_MIN}-{c.CANARY_PERCENT_MAX}; "
-            "start defaults to canary-percent of [tool.knative-manifests] in pyproject.toml, "
-            f"else {c.CANARY_PERCENT_FALLBACK})"
+            "start defaults to canary-percent of [tool.knative-manifests] in pyproject.toml)"
         ),
     )
 

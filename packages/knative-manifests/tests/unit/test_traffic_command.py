@@ -298,13 +298,18 @@ def write_tool_table(root: Path, table: str) -> None:
     pyproject.write_text(head + table, encoding="utf-8")
 
 
-def test_start_without_canary_percent_uses_the_fallback(root: Path) -> None:
+def test_start_without_any_percent_is_refused_and_writes_nothing(
+    root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     write_tool_table(
         root, '[tool.knative-manifests]\nregistry = "order_events.handlers:registry"\n'
     )
-    assert run(root, "start", "--image", "2.0.0") == 0
-    assert split(root)["canary"][1] == c.CANARY_PERCENT_FALLBACK
-    assert split(root)["stable"][1] == 100 - c.CANARY_PERCENT_FALLBACK
+    before = {p: p.read_bytes() for p in root.rglob("*.yaml")}
+    assert run(root, "start", "--image", "2.0.0") == 1
+    assert "traffic/percent-required" in capsys.readouterr().out
+    assert {p: p.read_bytes() for p in root.rglob("*.yaml")} == before
+    assert run(root, "start", "--image", "2.0.0", "--percent", "5") == 0
+    assert split(root)["canary"][1] == 5
 
 
 def test_percent_on_the_command_line_wins_over_the_configuration(root: Path) -> None:
