@@ -36,6 +36,7 @@ from benchmarks.targets import (
     WORK_DIR,
     Server,
     Target,
+    baseline_target,
     event_type_of,
     our_target,
     peer_targets,
@@ -87,6 +88,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--render", type=Path, help="use this rendered service, do not render")
     parser.add_argument(
+        "--baseline",
+        metavar="REF",
+        help="also serve the default render of this earlier commit or tag (before/after)",
+    )
+    parser.add_argument(
         "--only",
         nargs="*",
         default=None,
@@ -117,7 +123,7 @@ def kind_of(target: Target) -> str:
         return "raw"
     if target.is_stage:
         return "stage"
-    return "shipped" if target.as_shipped else "peer"
+    return "shipped" if target.as_shipped or target.is_baseline else "peer"
 
 
 def log(message: str) -> None:
@@ -182,6 +188,10 @@ def main(argv: list[str] | None = None) -> int:
     event_type = event_type_of(render)
     ours = our_target(render)
     targets = [ours, *peer_targets()]
+    if args.baseline:
+        log(f"rendering the default service at {args.baseline} into benchmarks/.work/baseline")
+        baseline = render_default(WORK_DIR / "baseline", committed=True, vcs_ref=args.baseline)
+        targets.insert(1, baseline_target(baseline, args.baseline))
     if args.targets:
         unknown = set(args.targets) - {t.name for t in targets}
         if unknown:

@@ -56,6 +56,9 @@ class Target:
     # A variant of ours cut short at one stage of the event path (the CPU breakdown),
     # and what that stage adds to the one before.
     is_stage: bool = False
+    # Ours at an earlier release, for a before/after comparison in one run: reported,
+    # never the "best peer".
+    is_baseline: bool = False
     note: str = ""
 
 
@@ -89,6 +92,13 @@ def our_target(render: Path) -> Target:
     render = render.resolve()
     package = read_answers(render)["package_name"]
     return Target("ours", f"{package}.main:app", (render / "src",), is_ours=True)
+
+
+def baseline_target(render: Path, ref: str) -> Target:
+    """An earlier release's default render (its runtime copied into it), served as ours was."""
+    render = render.resolve()
+    package = read_answers(render)["package_name"]
+    return Target(f"ours at {ref}", f"{package}.main:app", (render / "src",), is_baseline=True)
 
 
 def stage_targets(render: Path) -> list[Target]:
@@ -136,12 +146,15 @@ def event_type_of(render: Path | None) -> str:
     return str(types[0])
 
 
-def render_default(dest: Path = WORK_DIR / "render", *, committed: bool = False) -> Path:
+def render_default(
+    dest: Path = WORK_DIR / "render", *, committed: bool = False, vcs_ref: str = "HEAD"
+) -> Path:
     """Render ``copier copy --defaults`` of this repository into ``dest``.
 
     By default the working tree is rendered, uncommitted edits included (what Copier does
     with ``-r HEAD`` on a dirty repository). ``committed`` renders the last commit only,
     from a fresh clone, so edits in progress elsewhere in the tree cannot leak in.
+    ``vcs_ref`` renders an earlier release instead (the before/after comparison).
     """
     import copier
 
@@ -156,7 +169,9 @@ def render_default(dest: Path = WORK_DIR / "render", *, committed: bool = False)
         subprocess.run(
             ["git", "clone", "-q", "--no-hardlinks", str(REPO_ROOT), str(source)], check=True
         )
-    copier.run_copy(str(source), str(dest), defaults=True, vcs_ref="HEAD", quiet=True, unsafe=False)
+    copier.run_copy(
+        str(source), str(dest), defaults=True, vcs_ref=vcs_ref, quiet=True, unsafe=False
+    )
     compile_bytecode(dest / "src", *PACKAGE_SOURCES)
     return dest
 
