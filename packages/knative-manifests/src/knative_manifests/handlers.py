@@ -69,24 +69,45 @@ def _types_of(registry: Any, spec: str) -> HandlerTypes:
 
 
 def load_registry(spec: str, root: Path) -> HandlerTypes:
-    """Import ``"module.path:attribute"`` with ``<root>/src`` first on ``sys.path``.
+    """Import ``"module.path:attribute"`` from ``<root>/src``, fresh, and leave no trace.
 
     The service's package normally lives under ``src/`` and is importable once installed;
-    putting ``src`` first makes the check see the working tree even when it is not.
+    putting ``src`` first makes the check see the working tree even when it is not. The
+    import is isolated: modules of the same top-level package imported earlier (another
+    service validated in this process, or this one's own tests) are set aside while the
+    registry is imported and put back afterwards, so each root gets its own handlers and
+    the caller's modules stay the objects they were.
     """
     module_name, _, attribute = spec.partition(":")
     source = root / "src"
-    if source.is_dir() and str(source) not in sys.path:
+    top = module_name.partition(".")[0]
+    saved_path = list(sys.path)
+    saved_modules = {
+        name: module
+        for name, module in sys.modules.items()
+        if name == top or name.startswith(top + ".")
+    }
+    if source.is_dir():
+        for name in saved_modules:
+            del sys.modules[name]
         sys.path.insert(0, str(source))
     try:
         module = importlib.import_module(module_name)
         registry = functools.reduce(getattr, attribute.split("."), module)
+        return _types_of(registry, spec)
+    except RegistryImportError:
+        raise
     except Exception as error:  # any failure while importing is reported the same way
         raise RegistryImportError(
             f"cannot import the handler registry {spec!r} ([tool.knative-manifests] registry "
             f"of {root / 'pyproject.toml'}): {type(error).__name__}: {error}"
         ) from error
-    return _types_of(registry, spec)
+    finally:
+        if source.is_dir():
+            for name in [n for n in sys.modules if n == top or n.startswith(top + ".")]:
+                del sys.modules[name]
+            sys.modules.update(saved_modules)
+            sys.path[:] = saved_path
 
 
 def _service_names(docs: Sequence[Mapping[str, Any]]) -> set[str]:

@@ -273,4 +273,28 @@ def test_load_registry_reads_the_fixture_service() -> None:
     assert handlers.types == ["com.acme.order.audit", *sorted(ROUTED)]
     assert handlers.direct_only["com.acme.order.audit"] is True
     assert handlers.direct_only[ROUTED[0]] is False
-    assert str(SERVICE_ROOT / "src") in sys.path
+    assert str(SERVICE_ROOT / "src") not in sys.path, "the import leaves sys.path as it was"
+
+
+def test_two_services_with_one_package_name_each_get_their_own_registry(tmp_path: Path) -> None:
+    """One process validates several services (a test suite, a monorepo script): no service
+    may be checked against another's handlers because Python cached its package."""
+    complete = copy_service(tmp_path / "complete")
+    partial = copy_service(tmp_path / "partial")
+    handlers = partial / "src" / "order_events" / "handlers.py"
+    handlers.write_text(
+        handlers.read_text(encoding="utf-8").replace(
+            '    Registration("com.acme.order.cancelled"),\n', ""
+        ),
+        encoding="utf-8",
+    )
+    modules_before = {n: m for n, m in sys.modules.items() if n.startswith("order_events")}
+    path_before = list(sys.path)
+    assert validate_tree(complete).ok
+    missing = validate_tree(partial)
+    assert {v.rule for v in missing.violations} == {HANDLER_MISSING}
+    assert all("com.acme.order.cancelled" in v.message for v in missing.violations)
+    assert validate_tree(complete).ok
+    # The caller's interpreter is left as it was.
+    assert {n: m for n, m in sys.modules.items() if n.startswith("order_events")} == modules_before
+    assert sys.path == path_before
