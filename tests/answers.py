@@ -18,6 +18,7 @@ copier.yml gains a question that has none, so the strategy cannot silently miss 
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from pathlib import Path
@@ -380,6 +381,17 @@ def _event_types(draw: DrawFn, _: Answers) -> list[str]:
     return list(draw(st.lists(_EVENT_TYPE, min_size=1, max_size=4, unique=True)))
 
 
+_MANAGER_PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*(?:\.[A-Za-z0-9][A-Za-z0-9_-]*)*")
+
+
+def _service_manager(draw: DrawFn, answers: Answers) -> bool:
+    """On only where copier.yml allows it: the first event type names the manager's types."""
+    prefix = ".".join(answers["event_types"][0].split(".")[:2])
+    own = {f"{prefix}.build.completed", f"{prefix}.service.delete"}
+    usable = _MANAGER_PREFIX.fullmatch(prefix) is not None and not own & set(answers["event_types"])
+    return bool(draw(st.booleans())) and usable
+
+
 def _namespace(draw: DrawFn, answers: Answers) -> str:
     return str(draw(st.one_of(st.just(answers["service_name"]), dns1123_label(54))))
 
@@ -638,7 +650,7 @@ DRAWERS: dict[str, Drawer] = {
     "git_repo_url": _git_repo_url,
     "argocd_project": _argocd_project,
     "argocd_auto_sync_prod": _bool,
-    "service_manager": _bool,
+    "service_manager": _service_manager,
 }
 
 
