@@ -59,7 +59,7 @@ def check_env_name(env: str) -> str:
     """``env`` when it is a plain overlay name, else ``EnvNameError`` saying what it must be."""
     if not isinstance(env, str) or not ENV_NAME.fullmatch(env):
         raise EnvNameError(
-            f"--env {env!r} is not an environment name: it must be the plain name of a "
+            f"{env!r} is not an environment name: it must be the plain name of a "
             f"directory under {OVERLAYS} (lowercase letters, digits and '-', like dev or prod)"
         )
     return env
@@ -93,7 +93,7 @@ def overlay_directory(root: Path, env: str) -> Path:
     directory = (root / OVERLAYS / env).resolve()
     if directory.parent != overlays:
         raise EnvNameError(
-            f"--env {env!r} resolves to {directory}, which is not a directory of {overlays}"
+            f"environment {env!r} resolves to {directory}, which is not a directory of {overlays}"
         )
     return root / OVERLAYS / env
 
