@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from . import constants as c
-from . import traffic, validate
+from . import image, promote, traffic, validate
 
 PROG = "knative-manifests"
 
@@ -30,6 +30,8 @@ class Command(Protocol):
 COMMANDS: dict[str, Command] = {
     "validate": validate,
     "traffic": traffic,
+    "image": image,
+    "promote": promote,
 }
 
 

@@ -7,8 +7,10 @@ reports violations that carry the rule's name, so a failing check says exactly w
 cluster would have said. A few rules are our own (marked "own rule"): the hardened container
 settings a Knative pod template needs (checkov cannot see inside it) and GitOps hygiene.
 
-``RULES`` maps every rule name to its function; ``check_documents`` runs all of them.
-Knative's defaulting is applied first, as the webhook defaults before it validates.
+``RULES`` maps every rule name to its function; ``check_documents`` runs all of them and
+returns the violations. A few rules only warn (``WARNING_RULES``): ``check_warnings`` returns
+their findings, which never fail a validation. Knative's defaulting is applied first, as the
+webhook defaults before it validates.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from .formats import (
     parse_quantity,
 )
 from .limits import whole_duration_error
+from .overlays import is_digest, split_reference
 
 Doc = Mapping[str, Any]
 Finding = tuple[str, str]
@@ -85,16 +88,26 @@ class Context:
 
 RULES: dict[str, RuleFunction] = {}
 RULE_KINDS: dict[str, tuple[tuple[str, str], ...]] = {}
+#: The rules whose findings are warnings (``check_warnings``), not violations.
+WARNING_RULES: set[str] = set()
 
 
-def rule(name: str, *kinds: tuple[str, str]) -> Callable[[RuleFunction], RuleFunction]:
-    """Register a rule function under its name for the kinds it applies to."""
+def rule(
+    name: str, *kinds: tuple[str, str], warning: bool = False
+) -> Callable[[RuleFunction], RuleFunction]:
+    """Register a rule function under its name for the kinds it applies to.
+
+    ``warning=True`` registers a rule that only warns: its findings go to
+    ``check_warnings``, never to ``check_documents``.
+    """
 
     def register(function: RuleFunction) -> RuleFunction:
         if name in RULES:
             raise ValueError(f"rule {name} registered twice")
         RULES[name] = function
         RULE_KINDS[name] = kinds
+        if warning:
+            WARNING_RULES.add(name)
         return function
 
     return register
@@ -636,6 +649,57 @@ def image_required(doc: Doc, ctx: Context) -> Iterator[Finding]:
     for path, container in containers:
         if not isinstance(container.get("image"), str) or not container.get("image"):
             yield f"{path}.image", "image is required"
+
+
+IMAGE_DIGEST_REQUIRED = "images/digest-required"
+IMAGE_NOT_PROMOTED = "images/not-promoted"
+
+
+@rule(IMAGE_DIGEST_REQUIRED, SERVICE)
+def image_digest_required(doc: Doc, ctx: Context) -> Iterator[Finding]:
+    """Own rule: a Service's container image names a sha256 digest, not only a tag.
+
+    Tags move: the revision a tag names today is not the one CI built and tested. The
+    digest is checked in full (``sha256:`` and 64 lowercase hex digits).
+    """
+    for path, container in _containers(doc):
+        image = container.get("image")
+        if not isinstance(image, str) or not image:
+            continue  # serving/image-required
+        reference = split_reference(image)
+        if reference.digest is not None and not is_digest(reference.digest):
+            yield (
+                f"{path}.image",
+                f"{image!r}: digest {reference.digest!r} must be sha256: and 64 lowercase hex "
+                "digits",
+            )
+        elif reference.digest is None and reference.tag is not None:
+            yield (
+                f"{path}.image",
+                f"{image!r} names tag {reference.tag!r}: tags move; an overlay names the digest "
+                "CI built: run `knative-manifests image set` or `promote`",
+            )
+
+
+@rule(IMAGE_NOT_PROMOTED, SERVICE, warning=True)
+def image_not_promoted(doc: Doc, ctx: Context) -> Iterator[Finding]:
+    """Own rule, a warning: an image with neither tag nor digest has not been built yet.
+
+    A fresh render names the bare repository until its first CI run; the cluster would
+    pull ``:latest``.
+    """
+    for path, container in _containers(doc):
+        image = container.get("image")
+        if not isinstance(image, str) or not image:
+            continue
+        reference = split_reference(image)
+        if reference.digest is None and reference.tag is None:
+            yield (
+                f"{path}.image",
+                f"{image!r} names no digest yet (not built or not promoted): the first CI run "
+                "on main writes the dev digest (`knative-manifests image set`), and "
+                "`make promote ENV=...` (`knative-manifests promote`) the other environments'",
+            )
 
 
 def _ports(doc: Doc) -> Iterator[tuple[str, Mapping[str, Any]]]:
@@ -1639,25 +1703,42 @@ def _applies(kinds: tuple[tuple[str, str], ...], group_kind: tuple[str, str]) ->
     return ANY_KIND in kinds or group_kind in kinds
 
 
-def check_document(doc: Doc, ctx: Context) -> list[Violation]:
-    """Every rule on one document (after Knative defaulting)."""
+def _findings(doc: Doc, ctx: Context, *, warnings: bool) -> list[Violation]:
+    """The rules of one severity on one document (after Knative defaulting)."""
     if not isinstance(doc, Mapping):
-        return [Violation("k8s/name", "a manifest must be a mapping")]
+        return [] if warnings else [Violation("k8s/name", "a manifest must be a mapping")]
     defaulted = apply_knative_defaults(doc)
     group_kind = group_kind_of(doc)
     kind, name = group_kind[1], _name(doc)
-    violations = []
+    found = []
     for rule_name, function in RULES.items():
-        if _applies(RULE_KINDS[rule_name], group_kind):
+        if (rule_name in WARNING_RULES) is warnings and _applies(RULE_KINDS[rule_name], group_kind):
             for path, message in function(defaulted, ctx):
-                violations.append(Violation(rule_name, message, kind, name, path))
-    return violations
+                found.append(Violation(rule_name, message, kind, name, path))
+    return found
+
+
+def check_document(doc: Doc, ctx: Context) -> list[Violation]:
+    """Every rule that is no warning on one document (after Knative defaulting)."""
+    return _findings(doc, ctx, warnings=False)
 
 
 def check_documents(docs: list[dict[str, Any]]) -> list[Violation]:
-    """Every rule on every document; cross-document rules see all of ``docs``."""
+    """Every rule on every document; cross-document rules see all of ``docs``.
+
+    Returns the violations; the warning rules' findings are ``check_warnings``'.
+    """
     ctx = Context(documents=[d for d in docs if isinstance(d, Mapping)])
     violations: list[Violation] = []
     for doc in docs:
         violations.extend(check_document(doc, ctx))
     return violations
+
+
+def check_warnings(docs: list[dict[str, Any]]) -> list[Violation]:
+    """The findings of the warning rules (``WARNING_RULES``) on every document."""
+    ctx = Context(documents=[d for d in docs if isinstance(d, Mapping)])
+    warnings: list[Violation] = []
+    for doc in docs:
+        warnings.extend(_findings(doc, ctx, warnings=True))
+    return warnings

@@ -21,6 +21,10 @@ The rules it keeps, because a cluster refuses to break them:
 * On any error nothing is written; otherwise both files are replaced together (temporary
   files, then renames; a failed rename puts the earlier file back).
 
+``start`` takes the new image by digest only (``--image sha256:...`` for the service's
+repository, or ``--image REPO@sha256:...``): an overlay names the digest CI built, never a
+tag (rule ``images/digest-required``). ``--env`` must be a plain overlay name.
+
 ``start`` without ``--percent`` gives the canary the service's ``canary-percent`` from
 ``[tool.knative-manifests]`` in its pyproject.toml; with neither, ``start`` refuses.
 """
@@ -29,10 +33,7 @@ from __future__ import annotations
 
 import argparse
 import copy
-import os
 import re
-import stat
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -45,66 +46,32 @@ from .config import TrafficConfig, TrafficTarget
 from .errors import KnativeManifestError
 from .formats import is_dns1035_label
 from .manifest import dump_yaml, traffic_to_manifest
+from .overlays import (
+    KUSTOMIZATION,
+    OVERLAYS,  # noqa: F401 - re-exported: callers find the overlays' place here too
+    SERVICE_PATCH,
+    EnvNameError,
+    Image,
+    OverlayError,
+    base_image,
+    env_argument,
+    find_image_entry,
+    load_yaml,
+    overlay_directory,
+    replace_block,
+    write_all,
+)
 from .project import ProjectConfigError, find_root, load_project_config
 
 HELP = "start, shift, promote or roll back a canary in an environment's overlay"
 ACTIONS: Final = ("status", "start", "shift", "promote", "rollback")
 LATEST_TAG: Final = "latest"
-OVERLAYS: Final = Path("deployments/knative/overlays")
-SERVICE_PATCH: Final = Path("patches/service-patch.yaml")
-KUSTOMIZATION: Final = Path("kustomization.yaml")
 
 _REVISION_NUMBER = re.compile(r"-v(?P<number>[0-9]+)$")
-_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
-_REFERENCE = re.compile(
-    r"(?P<name>[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)+)"
-    r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?"
-    r"(?:@(?P<digest>sha256:[0-9a-f]{64}))?"
-)
 
 
-class TrafficCommandError(Exception):
-    """The overlay or the request is not something the command (or a cluster) accepts."""
-
-
-@dataclass(frozen=True)
-class Image:
-    """The kustomization ``images`` entry of the service's image."""
-
-    name: str
-    new_name: str
-    new_tag: str | None
-    digest: str | None
-
-    def reference(self) -> str:
-        """The full reference the entry produces."""
-        ref = self.new_name
-        if self.new_tag:
-            ref += f":{self.new_tag}"
-        if self.digest:
-            ref += f"@{self.digest}"
-        return ref
-
-    def to_entry(self) -> dict[str, str]:
-        """The entry as kustomize reads it."""
-        entry = {"name": self.name, "newName": self.new_name}
-        if self.new_tag is not None:
-            entry["newTag"] = self.new_tag
-        if self.digest is not None:
-            entry["digest"] = self.digest
-        return entry
-
-    def with_image(self, image: str) -> Image:
-        """This entry pointing at ``image``: a tag, or a full reference with tag or digest."""
-        if _TAG.fullmatch(image):
-            return replace(self, new_tag=image, digest=None)
-        match = _REFERENCE.fullmatch(image)
-        if match is None or not (match.group("tag") or match.group("digest")):
-            raise TrafficCommandError(
-                f"--image {image!r} must be a tag (like 1.2.0) or a full reference with a tag "
-                "or a sha256 digest (like ghcr.io/acme/app:1.2.0)"
-            )
-        return Image(self.name, match.group("name"), match.group("tag"), match.group("digest"))
+#: The refusals of this command are the editing commands' refusals (``OverlayError``).
+TrafficCommandError = OverlayError
 
 
 @dataclass(frozen=True)
@@ -157,20 +124,6 @@ def _revision_number(revision: str) -> int:
     return int(match.group("number")) if match else 0
 
 
-def _load_yaml(path: Path) -> tuple[str, dict[str, Any]]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise TrafficCommandError(f"{path} does not exist") from None
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise TrafficCommandError(f"{path} is not valid YAML: {error}") from None
-    if not isinstance(document, dict):
-        raise TrafficCommandError(f"{path} must hold one YAML mapping")
-    return text, document
-
-
 @dataclass
 class Overlay:
     """The two files of one environment that the command reads and writes."""
@@ -184,21 +137,15 @@ class Overlay:
 
     @classmethod
     def load(cls, root: Path, env: str) -> Overlay:
-        """Read ``<root>/deployments/knative/overlays/<env>``."""
-        directory = root / OVERLAYS / env
+        """Read ``<root>/deployments/knative/overlays/<env>`` (``EnvNameError`` for a bad name)."""
+        directory = overlay_directory(root, env)
         if not directory.is_dir():
             raise TrafficCommandError(f"no overlay for environment {env!r} at {directory}")
-        patch_text, patch = _load_yaml(directory / SERVICE_PATCH)
-        kustomization_text, kustomization = _load_yaml(directory / KUSTOMIZATION)
-        base_image = None
-        base_service = root / "deployments/knative/base/service.yaml"
-        if base_service.is_file():
-            _, base = _load_yaml(base_service)
-            containers = _dig(base, "spec", "template", "spec", "containers")
-            if isinstance(containers, list) and containers and isinstance(containers[0], dict):
-                image = containers[0].get("image")
-                base_image = image if isinstance(image, str) else None
-        return cls(directory, patch_text, patch, kustomization_text, kustomization, base_image)
+        patch_text, patch = load_yaml(directory / SERVICE_PATCH)
+        kustomization_text, kustomization = load_yaml(directory / KUSTOMIZATION)
+        return cls(
+            directory, patch_text, patch, kustomization_text, kustomization, base_image(root)
+        )
 
     @property
     def env(self) -> str:
@@ -206,33 +153,7 @@ class Overlay:
 
     def image_entry(self) -> tuple[int, Image]:
         """The ``images`` entry of the service's image (the base Service's image name)."""
-        images = self.kustomization.get("images")
-        if not isinstance(images, list) or not images:
-            raise TrafficCommandError(f"{self.directory / KUSTOMIZATION} has no images entry")
-        candidates = [
-            (index, entry)
-            for index, entry in enumerate(images)
-            if isinstance(entry, dict)
-            and (len(images) == 1 or entry.get("name") == self.base_image)
-        ]
-        if len(candidates) != 1:
-            raise TrafficCommandError(
-                f"{self.directory / KUSTOMIZATION}: cannot tell which images entry is the "
-                f"service's (looked for {self.base_image!r})"
-            )
-        index, entry = candidates[0]
-        name = entry.get("name")
-        if not isinstance(name, str):
-            raise TrafficCommandError(f"{self.directory / KUSTOMIZATION}: images entry has no name")
-        new_name = entry.get("newName", name)
-        tag = entry.get("newTag")
-        digest = entry.get("digest")
-        return index, Image(
-            name,
-            str(new_name),
-            None if tag is None else str(tag),
-            None if digest is None else str(digest),
-        )
+        return find_image_entry(self.kustomization, self.base_image, self.directory / KUSTOMIZATION)
 
     def state(self) -> CanaryState:
         """The canary layout of this overlay, or an error saying what is missing."""
@@ -367,7 +288,7 @@ def start(state: CanaryState, image: str, percent: int) -> CanaryState:
     _canary_percent(percent)
     number = max(map(_revision_number, (state.template_revision, state.stable, state.canary)))
     revision = f"{state.service}-v{number + 1}"
-    new_image = state.image.with_image(image)
+    new_image = state.image.with_image(image, allow_tag=False)
     if new_image == state.image:
         raise TrafficCommandError(
             f"{state.image.reference()} is what {state.template_revision} runs already"
@@ -414,23 +335,6 @@ def _header_comments(text: str) -> str:
     return "".join(f"{line}\n" for line in lines)
 
 
-def _replace_block(text: str, key: str, value: Any) -> str:
-    """``text`` with the top-level ``key:`` block re-dumped; comments elsewhere are kept."""
-    lines = text.splitlines()
-    try:
-        start_line = lines.index(f"{key}:")
-    except ValueError:
-        raise TrafficCommandError(f"no top-level {key}: block to update") from None
-    end = start_line + 1
-    while end < len(lines) and (not lines[end].strip() or lines[end].startswith((" ", "-"))):
-        end += 1
-    while end > start_line + 1 and not lines[end - 1].strip():
-        end -= 1
-    block = dump_yaml({key: value}).splitlines()
-    new_lines = lines[:start_line] + block + lines[end:]
-    return "\n".join(new_lines) + "\n"
-
-
 def render(overlay: Overlay, after: CanaryState) -> dict[Path, str]:
     """The new texts of the two files; each is re-read to prove it says what we meant."""
     patch = copy.deepcopy(overlay.patch)
@@ -443,7 +347,7 @@ def render(overlay: Overlay, after: CanaryState) -> dict[Path, str]:
     kustomization["images"][index] = after.image.to_entry()
     kustomization_text = overlay.kustomization_text
     if after.image != image:
-        kustomization_text = _replace_block(kustomization_text, "images", kustomization["images"])
+        kustomization_text = replace_block(kustomization_text, "images", kustomization["images"])
 
     for text, meant, path in (
         (patch_text, patch, SERVICE_PATCH),
@@ -455,36 +359,6 @@ def render(overlay: Overlay, after: CanaryState) -> dict[Path, str]:
         overlay.directory / SERVICE_PATCH: patch_text,
         overlay.directory / KUSTOMIZATION: kustomization_text,
     }
-
-
-def write_all(files: Mapping[Path, str]) -> None:
-    """Write every file or none: temporary files first, then renames (undone on failure)."""
-    staged: list[tuple[Path, Path, str]] = []
-    try:
-        for path, text in files.items():
-            old = path.read_text(encoding="utf-8")
-            if old == text:
-                continue
-            handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-            with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                stream.write(text)
-            os.chmod(temp_name, stat.S_IMODE(path.stat().st_mode))  # mkstemp makes it 0600
-            staged.append((path, Path(temp_name), old))
-    except BaseException:
-        for _, temp, _ in staged:
-            temp.unlink(missing_ok=True)
-        raise
-    done: list[tuple[Path, str]] = []
-    try:
-        for path, temp, old in staged:
-            os.replace(temp, path)
-            done.append((path, old))
-    except BaseException:
-        for path, old in done:
-            path.write_text(old, encoding="utf-8")
-        for _, temp, _ in staged:
-            temp.unlink(missing_ok=True)
-        raise
 
 
 def apply(
@@ -507,7 +381,9 @@ def apply(
         return before, before
     if action == "start":
         if image is None:
-            raise TrafficCommandError("start needs --image TAG or --image REGISTRY/REPO:TAG")
+            raise TrafficCommandError(
+                "start needs --image sha256:<64 hex> or --image REGISTRY/REPO@sha256:<64 hex>"
+            )
         after = start(before, image, default_canary_percent(root) if percent is None else percent)
     elif action == "shift":
         if percent is None:
@@ -526,14 +402,19 @@ def apply(
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `traffic`."""
     parser.add_argument("action", choices=ACTIONS, help="what to do with the canary")
-    parser.add_argument("--env", default="prod", help="environment overlay (default: prod)")
+    parser.add_argument(
+        "--env", default="prod", type=env_argument, help="environment overlay (default: prod)"
+    )
     parser.add_argument(
         "--root",
         type=Path,
         default=None,
         help="service root (default: the nearest directory upward with a pyproject.toml)",
     )
-    parser.add_argument("--image", help="start: the new image tag or full reference")
+    parser.add_argument(
+        "--image",
+        help="start: the new image's digest (sha256:...) or full reference (REPO@sha256:...)",
+    )
     parser.add_argument(
         "--percent",
         type=int,
@@ -546,14 +427,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run `traffic`; 0 on success, 1 when the request was refused (nothing written), 2 when
-    the service's [tool.knative-manifests] is unusable."""
+    the service's [tool.knative-manifests] is unusable or --env is no overlay name."""
     root = args.root if args.root is not None else find_root()
     try:
         before, after = apply(root, args.env, args.action, image=args.image, percent=args.percent)
     except TrafficCommandError as error:
         print(f"traffic: {error}; nothing written")
         return 1
-    except ProjectConfigError as error:
+    except (EnvNameError, ProjectConfigError) as error:
         print(f"traffic: {error}; nothing written")
         return 2
     if args.action == "status":

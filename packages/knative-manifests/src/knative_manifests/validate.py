@@ -9,7 +9,7 @@ and the handlers are checked against each other (``handlers.py``).
 
 Exit status: 0 clean (warnings allowed), 1 when there is any violation, 2 when the check
 could not run (no kustomize, a missing CRD directory, a bad ``[tool.knative-manifests]``,
-a registry that does not import).
+a registry that does not import, an ``--env`` that is no plain overlay name).
 """
 
 from __future__ import annotations
@@ -29,9 +29,10 @@ import yaml
 from . import constants as c
 from .argo import TemplateError, generate_applications
 from .handlers import check_handlers, load_registry
+from .overlays import EnvNameError, env_argument, overlay_directory
 from .project import ProjectConfig, ProjectConfigError, find_root, load_project_config
 from .references import CLUSTER_SCOPED_KINDS, check_references, load_external_references
-from .rules import APPLICATION_SET, Violation, check_documents, group_kind_of
+from .rules import APPLICATION_SET, Violation, check_documents, check_warnings, group_kind_of
 from .schemas import SchemaValidator
 
 HELP = (
@@ -305,6 +306,7 @@ def validate_tree(
         found += check_documents(docs)
         found += check_references(docs, external, overlay_namespace(overlay))
         report.violations.extend(_tag(found, env))
+        report.warnings.extend(_tag(check_warnings(docs), env))
     if handlers is not None and outputs:
         environments = {o.name: outputs[o.resolve()] for o in overlays if o.resolve() in outputs}
         matched = check_handlers(handlers, environments)
@@ -335,7 +337,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"directory of upstream CRDs (default: ${CRDS_ENV_VAR}); see scripts/fetch-crds.sh",
     )
     parser.add_argument(
-        "--env", action="append", default=None, help="only this environment (repeatable)"
+        "--env",
+        action="append",
+        default=None,
+        type=env_argument,
+        help="only this environment (repeatable): an overlay name, or argocd",
     )
 
 
@@ -355,8 +361,10 @@ def run(args: argparse.Namespace) -> int:
         )
     root = (args.root or find_root()).resolve()
     try:
+        for env in args.env or ():
+            overlay_directory(root, env)
         report = validate_tree(root, crds, args.env)
-    except (KustomizeError, ProjectConfigError) as error:
+    except (EnvNameError, KustomizeError, ProjectConfigError) as error:
         print(f"validate: {error}")
         return 2
     except ImportError as error:

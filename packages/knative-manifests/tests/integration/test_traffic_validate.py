@@ -10,6 +10,7 @@ from knative_manifests import traffic
 from knative_manifests.validate import validate_tree
 
 ENV = "prod"
+D150, D151 = "sha256:" + "15" * 32, "sha256:" + "51" * 32
 
 
 def assert_valid(root: Path, crds: Path) -> None:
@@ -23,10 +24,10 @@ def test_the_written_overlays_pass_validate(tmp_path: Path, crds: Path) -> None:
     assert_valid(root, crds)
 
     for action, kwargs in (
-        ("start", {"image": "1.5.0", "percent": 10}),
+        ("start", {"image": D150, "percent": 10}),
         ("shift", {"percent": 50}),
         ("rollback", {}),
-        ("start", {"image": "1.5.1"}),
+        ("start", {"image": D151}),
         ("promote", {}),
     ):
         traffic.apply(root, ENV, action, **kwargs)
@@ -35,4 +36,4 @@ def test_the_written_overlays_pass_validate(tmp_path: Path, crds: Path) -> None:
     state = traffic.Overlay.load(root, ENV).state()
     assert state.phase == "steady"
     assert state.template_revision == "order-events-v3"
-    assert state.image.reference() == "ghcr.io/acme/order-events:1.5.1"
+    assert state.image.reference() == f"ghcr.io/acme/order-events@{D151}"

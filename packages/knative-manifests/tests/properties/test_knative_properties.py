@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import hashlib
 import shutil
 import subprocess
 from pathlib import Path
@@ -47,6 +48,14 @@ PROJECT_ROOT = SERVICE_ROOT
 BASE_SERVICE = PROJECT_ROOT / "deployments" / "knative" / "base" / "service.yaml"
 ENVIRONMENTS = c.ENVIRONMENTS
 
+
+def env_digest(env: str) -> str:
+    """The digest CI built for ``env`` in these tests (a fixed, well-formed sha256)."""
+    return "sha256:" + hashlib.sha256(env.encode()).hexdigest()
+
+
+APP_IMAGE = "x.io/app/app@" + env_digest("app")
+
 # Names are built from small alphabets rather than regexes: generation stays fast.
 LOWER = "abcdefghijklmnopqrstuvwxyz"
 ALNUM = LOWER + "0123456789"
@@ -62,14 +71,8 @@ label_values = st.text(ALNUM + "ABCXYZ", min_size=1, max_size=12)
 label_keys = st.builds("example.com/{}".format, dns1035)
 env_names = st.builds("{}{}".format, st.sampled_from("ABCXYZ"), st.text("ABC_123", max_size=10))
 ports = st.integers(c.PORT_MIN, c.PORT_MAX).filter(lambda p: p not in c.RESERVED_PORTS)
-images = st.builds(
-    "ghcr.io/{}/{}:{}.{}.{}".format,
-    segments,
-    segments,
-    st.integers(0, 9),
-    st.integers(0, 99),
-    st.integers(0, 99),
-)
+hex_digests = st.text("0123456789abcdef", min_size=64, max_size=64).map("sha256:{}".format)
+images = st.builds("ghcr.io/{}/{}@{}".format, segments, segments, hex_digests)
 durations = st.one_of(st.integers(0, 3600).map("{}s".format), st.integers(0, 60).map("{}m".format))
 probes = st.builds(
     ProbeConfig,
@@ -196,7 +199,7 @@ def test_property_2_traffic_validation(split: list[TrafficTarget]) -> None:
     config = TrafficConfig(tuple(split))
     assert config.validate() is (sum(t.percent for t in split) == 100)
     manifest = service_to_manifest(
-        KnativeServiceConfig(name="app", image="x.io/app/app:1", **REQUIRED_SETTINGS)
+        KnativeServiceConfig(name="app", image=APP_IMAGE, **REQUIRED_SETTINGS)
     )
     manifest["spec"]["traffic"] = [
         {"revisionName": t.revision_name, "percent": t.percent} for t in split
@@ -212,9 +215,7 @@ def test_property_3_traffic_in_manifest(traffic: TrafficConfig, name: str) -> No
     **Feature: knative-serverless-support, Property 3: Traffic Configuration Generation**
     **Validates: Requirements 3.1**
     """
-    config = KnativeServiceConfig(
-        name=name, image="x.io/app/app:1", traffic=traffic, **REQUIRED_SETTINGS
-    )
+    config = KnativeServiceConfig(name=name, image=APP_IMAGE, traffic=traffic, **REQUIRED_SETTINGS)
     entries = service_to_manifest(config)["spec"]["traffic"]
     assert len(entries) == len(traffic.targets)
     for entry, target in zip(entries, traffic.targets, strict=True):
@@ -262,8 +263,8 @@ def apply_overlay(config: KnativeServiceConfig, env: str) -> dict[str, Any]:
     doc = copy.deepcopy(service_to_manifest(config))
     doc["metadata"]["namespace"] = f"apps-{env}"
     doc["metadata"].setdefault("labels", {})["environment"] = env
-    repository = config.image.rsplit(":", 1)[0]
-    doc["spec"]["template"]["spec"]["containers"][0]["image"] = f"{repository}:{env}-1"
+    repository = config.image.split("@")[0]
+    doc["spec"]["template"]["spec"]["containers"][0]["image"] = f"{repository}@{env_digest(env)}"
     annotations = overlay_patch(config, env)["spec"]["template"]["metadata"]["annotations"]
     doc["spec"]["template"]["metadata"]["annotations"].update(annotations)
     return doc
@@ -274,7 +275,7 @@ def write_tree(config: KnativeServiceConfig, root: Path) -> None:
     (root / "base").mkdir(parents=True)
     (root / "base" / "service.yaml").write_text(serialize_knative_service(config))
     (root / "base" / "kustomization.yaml").write_text("resources: [service.yaml]\n")
-    repository = config.image.rsplit(":", 1)[0]
+    repository = config.image.split("@")[0]
     for env in ENVIRONMENTS:
         overlay = root / "overlays" / env
         overlay.mkdir(parents=True)
@@ -285,7 +286,7 @@ def write_tree(config: KnativeServiceConfig, root: Path) -> None:
             "namespace": f"apps-{env}",
             "resources": ["../../base"],
             "labels": [{"pairs": {"environment": env}}],
-            "images": [{"name": repository, "newTag": f"{env}-1"}],
+            "images": [{"name": repository, "digest": env_digest(env)}],
             "patches": [{"path": "patch.yaml"}],
         }
         (overlay / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
@@ -319,7 +320,7 @@ def fixed_configs() -> list[KnativeServiceConfig]:
     )
     hpa = KnativeServiceConfig(
         name="api",
-        image="ghcr.io/acme/api:2.0.0",
+        image="ghcr.io/acme/api@" + env_digest("api"),
         autoscaling_class=c.HPA,
         autoscaling_metric="memory",
         autoscaling_target=256,
@@ -482,7 +483,7 @@ def test_property_9_metric_must_fit_the_class(short: str, metric: str) -> None:
     """
     kwargs: dict[str, Any] = {
         "name": "app",
-        "image": "x.io/app/app:1",
+        "image": APP_IMAGE,
         "autoscaling_class": short,
         "autoscaling_metric": metric,
         "autoscaling_target": 50,

@@ -35,7 +35,7 @@ from knative_manifests.manifest import (
 )
 from knative_manifests.rules import check_documents
 
-IMAGE = "ghcr.io/example/app:1.0.0"
+IMAGE = "ghcr.io/example/app@sha256:" + "0f" * 32  # overlays name digests, not tags
 
 
 def service(**overrides: object) -> KnativeServiceConfig:

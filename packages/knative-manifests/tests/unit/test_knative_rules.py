@@ -15,7 +15,14 @@ import pytest
 from knative_world import Doc, built_environments, clean_world, first
 
 from knative_manifests import constants as c
-from knative_manifests.rules import RULES, Violation, check_documents
+from knative_manifests.overlays import split_reference
+from knative_manifests.rules import (
+    RULES,
+    WARNING_RULES,
+    Violation,
+    check_documents,
+    check_warnings,
+)
 
 SCALING = "autoscaling.knative.dev/"
 TEMPLATED = "{" + "{.env}" + "}"
@@ -137,6 +144,16 @@ def _authz_empty_from(world: list[Doc]) -> None:
     ]
 
 
+def set_image(tail: str) -> Callable[[list[Doc]], None]:
+    """The Service's image becomes its repository followed by ``tail`` (``:1.4.0``, "")."""
+
+    def mutate(world: list[Doc]) -> None:
+        repository = split_reference(container(world)["image"]).repository
+        container(world)["image"] = repository + tail
+
+    return mutate
+
+
 def _merge_without_keys(world: list[Doc]) -> None:
     empty: dict[str, Any] = {"list": {"elements": []}}
     appset(world)["spec"]["generators"].append({"merge": {"generators": [empty, empty]}})
@@ -206,6 +223,8 @@ MUTATIONS: dict[str, M] = {
     ),
     "serving/container-field": lambda w: container(w).update(lifecycle={}),
     "serving/image-required": lambda w: container(w).pop("image"),
+    "images/digest-required": set_image(":1.4.0"),
+    "images/not-promoted": set_image(""),  # a warning (WARNING_RULES), not a violation
     "serving/single-port": lambda w: container(w)["ports"].append({"containerPort": 9000}),
     "serving/port-name": lambda w: container(w)["ports"][0].update(name="http"),
     "serving/port-protocol": lambda w: container(w)["ports"][0].update(protocol="UDP"),
@@ -392,21 +411,68 @@ def test_every_rule_has_a_mutation() -> None:
 def test_clean_world_has_no_violations() -> None:
     violations = check_documents(clean_world())
     assert violations == [], "\n".join(map(str, violations))
+    assert check_warnings(clean_world()) == []
 
 
 def test_every_environment_is_clean() -> None:
     for env, docs in built_environments().items():
-        violations = check_documents(docs)
+        violations = check_documents(docs) + check_warnings(docs)
         assert violations == [], f"{env}: " + "\n".join(map(str, violations))
 
 
 @pytest.mark.parametrize("rule_name", sorted(MUTATIONS))
 def test_rule_catches_its_mutation(rule_name: str) -> None:
+    """The mutation makes its rule fire alone, as a violation or (WARNING_RULES) a warning."""
     world = copy.deepcopy(clean_world())
     MUTATIONS[rule_name](world)
     violations = check_documents(world)
-    assert fired(violations) == {rule_name}, "\n".join(map(str, violations))
-    assert all(v.kind and v.message for v in violations)
+    warnings = check_warnings(world)
+    found = warnings if rule_name in WARNING_RULES else violations
+    assert fired(violations + warnings) == {rule_name}, "\n".join(map(str, violations + warnings))
+    assert fired(found) == {rule_name}
+    assert all(v.kind and v.message for v in found)
+
+
+def test_only_the_not_promoted_rule_warns() -> None:
+    assert {"images/not-promoted"} == WARNING_RULES
+    assert set(RULES) >= WARNING_RULES
+
+
+@pytest.mark.parametrize(
+    ("image", "rule"),
+    [
+        ("ghcr.io/acme/app@sha256:" + "0a" * 32, None),
+        ("ghcr.io/acme/app:1.0@sha256:" + "0a" * 32, None),
+        ("registry.local:5000/acme/app@sha256:" + "0a" * 32, None),
+        ("ghcr.io/acme/app:1.0", "images/digest-required"),
+        ("ghcr.io/acme/app:latest", "images/digest-required"),
+        ("registry.local:5000/acme/app:1.0", "images/digest-required"),
+        ("ghcr.io/acme/app@sha256:" + "0A" * 32, "images/digest-required"),
+        ("ghcr.io/acme/app@sha256:" + "0a" * 31, "images/digest-required"),
+        ("ghcr.io/acme/app@sha256:" + "0a" * 33, "images/digest-required"),
+        ("ghcr.io/acme/app@sha512:" + "0a" * 64, "images/digest-required"),
+        ("ghcr.io/acme/app@" + "0a" * 32, "images/digest-required"),
+        ("ghcr.io/acme/app", "images/not-promoted"),
+        ("registry.local:5000/acme/app", "images/not-promoted"),
+    ],
+)
+def test_image_references_by_digest_tag_or_neither(image: str, rule: str | None) -> None:
+    world = copy.deepcopy(clean_world())
+    container(world)["image"] = image
+    assert fired(check_documents(world) + check_warnings(world)) == ({rule} if rule else set())
+
+
+def test_every_container_of_a_service_is_checked() -> None:
+    world = copy.deepcopy(clean_world())
+    sidecar = {**copy.deepcopy(container(world)), "name": "sidecar", "image": "ghcr.io/a/b:1"}
+    sidecar.pop("ports", None)
+    sidecar.pop("readinessProbe", None)
+    sidecar.pop("livenessProbe", None)
+    pod(world)["containers"].append(sidecar)
+    (violation,) = [v for v in check_documents(world) if v.rule == "images/digest-required"]
+    assert violation.path == "spec.template.spec.containers[1].image"
+    assert "tags move" in violation.message
+    assert "knative-manifests image set" in violation.message
 
 
 def test_violation_names_rule_kind_and_name() -> None:

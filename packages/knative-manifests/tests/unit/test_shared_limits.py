@@ -19,7 +19,7 @@ from knative_manifests.errors import KnativeManifestError
 from knative_manifests.manifest import service_to_manifest
 from knative_manifests.rules import check_documents
 
-IMAGE = "ghcr.io/example/app:1.0.0"
+IMAGE = "ghcr.io/example/app@sha256:" + "0f" * 32  # overlays name digests, not tags
 
 
 def model_error(**overrides: Any) -> KnativeManifestError:

@@ -19,12 +19,20 @@ from hypothesis import strategies as st
 from service_tree import copy_service
 
 from knative_manifests import constants as c
-from knative_manifests import traffic
+from knative_manifests import overlays, traffic
 from knative_manifests.cli import main
 from knative_manifests.manifest import traffic_from_manifest
 
 ENV = "prod"
 DIGEST = "sha256:" + "ab" * 32
+
+
+def digest(number: int) -> str:
+    """A well-formed digest, different for each number."""
+    return f"sha256:{number:064x}"
+
+
+D1, D2, D3, D9 = digest(1), digest(2), digest(3), digest(9)
 CONFIGURED_PERCENT = 15  # canary-percent in the fixture's pyproject.toml
 
 
@@ -83,7 +91,7 @@ def test_start_pins_a_new_revision_with_the_new_image(root: Path) -> None:
     kustomization = root / traffic.OVERLAYS / ENV / traffic.KUSTOMIZATION
     comments = [line for line in kustomization.read_text().splitlines() if line.startswith("#")]
 
-    assert run(root, "start", "--image", "1.2.0", "--percent", "20") == 0
+    assert run(root, "start", "--image", D1, "--percent", "20") == 0
 
     patch = read_patch(root)
     assert patch["spec"]["template"]["metadata"]["name"] == f"{service}-v2"
@@ -92,7 +100,11 @@ def test_start_pins_a_new_revision_with_the_new_image(root: Path) -> None:
         "canary": (f"{service}-v2", 20),
         "latest": (None, 0),
     }
-    assert image_entry(root)["newTag"] == "1.2.0"
+    assert image_entry(root) == {
+        "name": "ghcr.io/acme/order-events",
+        "newName": "ghcr.io/acme/order-events",
+        "digest": D1,
+    }
     after = [line for line in kustomization.read_text().splitlines() if line.startswith("#")]
     assert after == comments  # only the images block was rewritten
 
@@ -107,9 +119,54 @@ def test_start_takes_a_full_reference_with_a_digest(root: Path) -> None:
     assert split(root)["canary"][1] == CONFIGURED_PERCENT
 
 
+def test_start_takes_a_bare_digest_for_the_services_repository(root: Path) -> None:
+    before = image_entry(root)
+    assert run(root, "start", "--image", D2) == 0
+
+    entry = image_entry(root)
+    assert entry == {"name": before["name"], "newName": before["newName"], "digest": D2}
+    assert traffic.Overlay.load(root, ENV).state().image.reference() == (
+        f"{before['newName']}@{D2}"
+    )
+
+
+def test_start_with_the_digest_running_already_is_refused(
+    root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    running = image_entry(root)["digest"]
+    before = overlay_files(root)
+    assert run(root, "start", "--image", running) == 1
+    assert "runs already" in capsys.readouterr().out
+    assert overlay_files(root) == before
+
+
+@pytest.mark.parametrize("env", ["../../x", "..", "prod/../dev", "Prod", "-prod", "prod-", ""])
+def test_an_env_that_is_no_plain_overlay_name_is_a_usage_error(
+    root: Path, capsys: pytest.CaptureFixture[str], env: str
+) -> None:
+    before = {p: p.read_bytes() for p in root.rglob("*.yaml")}
+    with pytest.raises(SystemExit) as exit_info:
+        main(["traffic", "status", f"--env={env}", "--root", str(root)])
+    assert exit_info.value.code == 2
+    assert "is not an environment name" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in root.rglob("*.yaml")} == before
+
+
+def test_an_overlay_symlinked_out_of_the_overlays_is_refused(
+    root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (root / traffic.OVERLAYS / "elsewhere").symlink_to(outside, target_is_directory=True)
+    assert main(["traffic", "status", "--env", "elsewhere", "--root", str(root)]) == 2
+    assert "is not a directory of" in capsys.readouterr().out
+    with pytest.raises(overlays.EnvNameError):
+        traffic.apply(root, "../dev", "status")
+
+
 def test_shift_then_promote(root: Path) -> None:
     service = read_patch(root)["metadata"]["name"]
-    assert run(root, "start", "--image", "2.0.0") == 0
+    assert run(root, "start", "--image", D2) == 0
     assert run(root, "shift", "--percent", "60") == 0
     assert split(root)["canary"] == (f"{service}-v2", 60)
     assert split(root)["stable"] == (f"{service}-v1", 40)
@@ -126,7 +183,7 @@ def test_shift_then_promote(root: Path) -> None:
 
 def test_rollback_moves_traffic_only_and_the_next_start_bumps_past_it(root: Path) -> None:
     service = read_patch(root)["metadata"]["name"]
-    assert run(root, "start", "--image", "2.0.0") == 0
+    assert run(root, "start", "--image", D2) == 0
     template_before = read_patch(root)["spec"]["template"]
     image_before = image_entry(root)
 
@@ -138,7 +195,7 @@ def test_rollback_moves_traffic_only_and_the_next_start_bumps_past_it(root: Path
     assert read_patch(root)["spec"]["template"] == template_before
     assert image_entry(root) == image_before
 
-    assert run(root, "start", "--image", "2.0.1") == 0
+    assert run(root, "start", "--image", D3) == 0
     assert read_patch(root)["spec"]["template"]["metadata"]["name"] == f"{service}-v3"
     assert split(root)["stable"][0] == f"{service}-v1"
 
@@ -158,7 +215,7 @@ def break_sum(root: Path) -> None:
 
 
 def start_canary(root: Path) -> None:
-    assert run(root, "start", "--image", "9.9.9") == 0
+    assert run(root, "start", "--image", D9) == 0
 
 
 def nothing(root: Path) -> None:
@@ -169,15 +226,19 @@ def nothing(root: Path) -> None:
     ("prepare", "args", "message"),
     [
         (nothing, ["start"], "start needs --image"),
-        (nothing, ["start", "--image", "Not A Tag!"], "must be a tag"),
-        (nothing, ["start", "--image", "registry.example.com/app"], "must be a tag"),
-        (nothing, ["start", "--image", "1.0", "--percent", "100"], "traffic/percent-range"),
-        (nothing, ["start", "--image", "1.0", "--percent", "0"], "traffic/percent-range"),
+        (nothing, ["start", "--image", "Not A Tag!"], "must name a digest"),
+        (nothing, ["start", "--image", "registry.example.com/app"], "must name a digest"),
+        (nothing, ["start", "--image", "1.2.0"], "must name a digest"),
+        (nothing, ["start", "--image", "registry.example.com/app:1.2.0"], "must name a digest"),
+        (nothing, ["start", "--image", "sha256:" + "AB" * 32], "must name a digest"),
+        (nothing, ["start", "--image", "sha256:" + "ab" * 31], "must name a digest"),
+        (nothing, ["start", "--image", D1, "--percent", "100"], "traffic/percent-range"),
+        (nothing, ["start", "--image", D1, "--percent", "0"], "traffic/percent-range"),
         (nothing, ["shift", "--percent", "30"], "no canary to shift"),
         (nothing, ["promote"], "no canary to promote"),
         (nothing, ["rollback"], "no canary to roll back"),
-        (nothing, ["promote", "--image", "1.0"], "takes no --image"),
-        (start_canary, ["start", "--image", "1.0"], "a canary is running already"),
+        (nothing, ["promote", "--image", D1], "takes no --image"),
+        (start_canary, ["start", "--image", D1], "a canary is running already"),
         (start_canary, ["shift"], "shift needs --percent"),
         (start_canary, ["shift", "--percent", "100"], "traffic/percent-range"),
         (break_names, ["status"], "serving/revision-name"),
@@ -208,7 +269,7 @@ def test_an_overlay_without_the_canary_layout_is_refused(
     service = copy_service(tmp_path / "service")
     for env in ("dev", "staging"):
         before = overlay_files(service, env)
-        code = main(["traffic", "start", "--image", "1.0", "--env", env, "--root", str(service)])
+        code = main(["traffic", "start", "--image", D1, "--env", env, "--root", str(service)])
         assert code == 1
         assert "has no canary layout" in capsys.readouterr().out
         assert overlay_files(service, env) == before
@@ -232,7 +293,7 @@ def test_a_failed_rename_puts_the_first_file_back(
     monkeypatch.setattr(os, "replace", flaky_replace)
 
     with pytest.raises(OSError, match="disk full"):
-        traffic.apply(root, ENV, "start", image="3.0.0")
+        traffic.apply(root, ENV, "start", image=D3)
 
     assert len(calls) == 2
     assert overlay_files(root) == before  # also: no temporary files left behind
@@ -269,7 +330,7 @@ def test_any_command_sequence_renders_a_split_knative_accepts(
     for number, (action, percent) in enumerate(steps):
         try:
             if action == "start":
-                after = traffic.start(state, f"7.0.{number}", percent)
+                after = traffic.start(state, digest(100 + number), percent)
             elif action == "shift":
                 after = traffic.shift(state, percent)
             elif action == "promote":
@@ -305,15 +366,15 @@ def test_start_without_any_percent_is_refused_and_writes_nothing(
         root, '[tool.knative-manifests]\nregistry = "order_events.handlers:registry"\n'
     )
     before = {p: p.read_bytes() for p in root.rglob("*.yaml")}
-    assert run(root, "start", "--image", "2.0.0") == 1
+    assert run(root, "start", "--image", D2) == 1
     assert "traffic/percent-required" in capsys.readouterr().out
     assert {p: p.read_bytes() for p in root.rglob("*.yaml")} == before
-    assert run(root, "start", "--image", "2.0.0", "--percent", "5") == 0
+    assert run(root, "start", "--image", D2, "--percent", "5") == 0
     assert split(root)["canary"][1] == 5
 
 
 def test_percent_on_the_command_line_wins_over_the_configuration(root: Path) -> None:
-    assert run(root, "start", "--image", "2.0.0", "--percent", "3") == 0
+    assert run(root, "start", "--image", D2, "--percent", "3") == 0
     assert split(root)["canary"][1] == 3
 
 
@@ -331,7 +392,7 @@ def test_a_bad_configuration_is_a_usage_error_naming_key_and_file(
     write_tool_table(root, table)
     before = overlay_files(root)
 
-    assert run(root, "start", "--image", "2.0.0") == 2
+    assert run(root, "start", "--image", D2) == 2
 
     out = capsys.readouterr().out
     assert message in out
@@ -343,6 +404,6 @@ def test_the_root_defaults_to_the_nearest_pyproject_upward(
     root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.chdir(root / traffic.OVERLAYS / ENV / "patches")
-    assert main(["traffic", "start", "--image", "2.0.0", "--env", ENV]) == 0
+    assert main(["traffic", "start", "--image", D2, "--env", ENV]) == 0
     assert split(root)["canary"] == ("order-events-v2", CONFIGURED_PERCENT)
     assert "knative-manifests validate --env prod" in capsys.readouterr().out

@@ -1,0 +1,144 @@
+"""`image set`: write the digest CI built into an environment's overlay.
+
+``knative-manifests image set --env dev --digest sha256:...`` sets ``digest:`` on the
+kustomization ``images`` entry of the service's image (the entry named like the base
+Service's container image, as ``traffic`` finds it) and removes ``newTag:``; ``newName``
+stays. CI runs it after pushing and verifying an image, instead of ``kustomize edit set
+image``, so one implementation serves CI and people. It prints a one-line summary and the
+unified diff of what it wrote.
+
+An overlay that pins its revision name (``spec.template.metadata.name``: the canary
+layout) is refused: Knative refuses an image change under the same revision name, so such
+an overlay gets a new image only through ``traffic start``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .overlays import (
+    KUSTOMIZATION,
+    EnvNameError,
+    Image,
+    OverlayError,
+    base_image,
+    digest_argument,
+    env_argument,
+    find_image_entry,
+    load_yaml,
+    overlay_directory,
+    pinned_revision,
+    replace_block,
+    unified_diff,
+    write_all,
+)
+from .project import find_root
+
+HELP = "write the digest CI built into an environment's overlay (image set)"
+ACTIONS = ("set",)
+
+
+@dataclass(frozen=True)
+class DigestChange:
+    """What setting a digest on one overlay changes: the image before and after, the text."""
+
+    env: str
+    path: Path
+    before: Image
+    after: Image
+    text: str
+
+    @property
+    def changed(self) -> bool:
+        return self.before != self.after
+
+
+def overlay_image(root: Path, env: str) -> tuple[Path, str, dict[str, Any], int, Image]:
+    """The kustomization of ``env``'s overlay and the service's images entry in it."""
+    directory = overlay_directory(root, env)
+    if not directory.is_dir():
+        raise OverlayError(f"no overlay for environment {env!r} at {directory}")
+    path = directory / KUSTOMIZATION
+    text, kustomization = load_yaml(path)
+    index, image = find_image_entry(kustomization, base_image(root), path)
+    return path, text, kustomization, index, image
+
+
+def digest_change(root: Path, env: str, digest: str) -> DigestChange:
+    """The new kustomization text of ``env`` with ``digest`` (nothing is written).
+
+    Refused (``OverlayError``) when the overlay does not exist, has no images entry of the
+    service, or pins its revision name (canary layout: use ``traffic start``).
+    """
+    path, text, kustomization, index, before = overlay_image(root, env)
+    after = before.with_digest(digest)
+    if after != before:
+        revision = pinned_revision(root, path.parent)
+        if revision is not None:
+            raise OverlayError(
+                f"the {env} overlay pins revision {revision!r} (canary layout) and Knative "
+                "refuses a new image under the same revision name: run `knative-manifests "
+                f"traffic start --env {env} --image {digest}` instead"
+            )
+    if after == before:
+        return DigestChange(env, path, before, after, text)
+    entries = copy.deepcopy(kustomization["images"])  # a list: find_image_entry checked it
+    entries[index] = after.to_entry()
+    new_text = replace_block(text, "images", entries)
+    meant = {**kustomization, "images": entries}
+    if yaml.safe_load(new_text) != meant:  # pragma: no cover - a guard, not a branch
+        raise OverlayError(f"could not write {path} faithfully; nothing written")
+    return DigestChange(env, path, before, after, new_text)
+
+
+def set_digest(root: Path, env: str, digest: str) -> tuple[DigestChange, str]:
+    """Write ``digest`` into ``env``'s overlay; returns the change and its unified diff."""
+    change = digest_change(root, env, digest)
+    diff = unified_diff(root, {change.path: change.text})
+    if change.changed:
+        write_all({change.path: change.text})
+    return change, diff
+
+
+# --- Command line -----------------------------------------------------------------------------
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `image`."""
+    parser.add_argument("action", choices=ACTIONS, help="set: write a digest into an overlay")
+    parser.add_argument("--env", required=True, type=env_argument, help="environment overlay")
+    parser.add_argument(
+        "--digest",
+        required=True,
+        type=digest_argument,
+        help="the image's digest, sha256:<64 lowercase hex digits>",
+    )
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=None,
+        help="service root (default: the nearest directory upward with a pyproject.toml)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run `image set`: 0 written (or already so), 1 refused (nothing written), 2 bad --env."""
+    root = args.root if args.root is not None else find_root()
+    try:
+        change, diff = set_digest(root, args.env, args.digest)
+    except EnvNameError as error:
+        print(f"image: {error}; nothing written")
+        return 2
+    except OverlayError as error:
+        print(f"image: {error}; nothing written")
+        return 1
+    if not change.changed:
+        print(f"{change.env}: image {change.after.reference()} already; nothing to change")
+        return 0
+    print(f"{change.env}: image {change.after.reference()} (was {change.before.reference()})")
+    print(diff, end="")
+    return 0
