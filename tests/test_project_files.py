@@ -83,12 +83,14 @@ def test_dockerfile_is_multi_stage_uv_on_the_chosen_python(
     found = stages(renderer.render(answers) / "Dockerfile")
     assert len(found) >= 2
     froms = [stage[0][1] for stage in found]
-    assert all(f.startswith(f"python:{python_version}-slim AS ") for f in froms), froms
+    digest = r"@sha256:[0-9a-f]{64}"
+    assert all(re.match(rf"python:{python_version}-slim{digest} AS ", f) for f in froms), froms
     builder = found[0]
     copies = [args for kw, args in builder if kw == "COPY"]
     uv_copy = [c for c in copies if c.startswith("--from=ghcr.io/astral-sh/uv:")]
     assert uv_copy, "the builder takes uv from its official image"
-    assert re.match(r"--from=ghcr\.io/astral-sh/uv:\d+\.\d+\.\d+ ", uv_copy[0]), "uv is pinned"
+    pinned = r"--from=ghcr\.io/astral-sh/uv:\d+\.\d+\.\d+@sha256:[0-9a-f]{64} "
+    assert re.match(pinned, uv_copy[0]), "uv is pinned by version and digest"
     runs = " ".join(args for kw, args in builder if kw == "RUN")
     assert "uv sync" in runs
     assert "--no-dev" in runs
@@ -525,7 +527,7 @@ def test_ci_workflow_has_every_job(renderer: Renderer, answers: dict[str, Any]) 
     for name, job in jobs.items():
         for step in steps(job):
             if "uses" in step:
-                assert re.search(r"@v\d+$", step["uses"]), f"{name}: unpinned {step['uses']}"
+                assert re.search(r"@[0-9a-f]{40}$", step["uses"]), f"{name}: {step['uses']}"
             if step.get("uses", "").startswith("actions/setup-python"):
                 version = str(step["with"]["python-version"])
                 assert version in {"${{ env.PYTHON_VERSION }}", "${{ matrix.python }}"}
@@ -661,7 +663,8 @@ def test_image_job_pushes_the_commit_from_main_only(
     assert "refs/heads/main" in login["if"]
     build = by_action["docker/build-push-action"]["with"]
     image = answers.get("image", "ghcr.io/example/hello-events")
-    assert build["tags"] == f"{image}:${{{{ github.sha }}}}"
+    assert workflow(renderer.render(answers))["env"]["IMAGE"] == image
+    assert build["tags"] == "${{ env.IMAGE }}:${{ github.sha }}"
     assert build["push"] == "${{ github.event_name == 'push' && github.ref == 'refs/heads/main' }}"
     assert "uv lock" in run_text(job)
 
