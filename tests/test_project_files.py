@@ -423,14 +423,15 @@ def test_make_canary_targets_drive_the_traffic_command(renderer: Renderer, tmp_p
     """start, shift, status, promote through make; every step leaves overlays validate accepts."""
     project = tmp_path / "svc"
     shutil.copytree(renderer.render(KAFKA_HPA_CANARY), project)
-    image = f"{KAFKA_HPA_CANARY['image']}:0123abc"
+    digest = "sha256:" + "0123abcd" * 8  # overlays name digests, never tags
+    image = f"{KAFKA_HPA_CANARY['image']}@{digest}"
     prod = project / "deployments/knative/overlays/prod"
     before = {p: p.read_bytes() for p in prod.rglob("*.yaml")}
     started = make_for_real(project, tmp_path, "canary-start", f"IMAGE={image}", "validate")
     assert started.returncode == 0, started.stdout + started.stderr
     after = {p: p.read_bytes() for p in prod.rglob("*.yaml")}
     assert after != before, "canary-start changed nothing in the prod overlay"
-    assert any(b"0123abc" in content for content in after.values())
+    assert any(digest.encode() in content for content in after.values())
     for step in (["canary-shift", "PERCENT=50"], ["canary-status"], ["canary-promote"]):
         done = make_for_real(project, tmp_path, *step, "validate")
         assert done.returncode == 0, f"make {step}: {done.stdout + done.stderr}"
