@@ -992,3 +992,21 @@ def test_readme_python_examples_lint_and_run(renderer: Renderer, tmp_path: Path)
         text=True,
     )
     assert done.stdout.strip() == "ok", done.stderr
+
+
+def test_readme_documents_the_service_manager_events_and_every_setting(
+    renderer: Renderer,
+) -> None:
+    """Each SERVICE_MANAGER_* variable the runtime reads, and both event types, are in it."""
+    from knative_events.service_manager import ENV_PREFIX, ServiceManagerSettings
+
+    root = renderer.render(SERVICE_MANAGER)
+    text = (root / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Managed services", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"`(SERVICE_MANAGER_[A-Z_]+)`", section))
+    read = {ENV_PREFIX + name.upper() for name in ServiceManagerSettings.model_fields}
+    assert documented == read
+    for event_type in ("com.example.build.completed", "com.example.service.delete"):
+        assert f"`{event_type}`" in section
+    assert "503" in section
+    assert "## Managed services" not in (renderer.render(DEFAULTS) / "README.md").read_text()
