@@ -83,12 +83,14 @@ def test_dockerfile_is_multi_stage_uv_on_the_chosen_python(
     found = stages(renderer.render(answers) / "Dockerfile")
     assert len(found) >= 2
     froms = [stage[0][1] for stage in found]
-    assert all(f.startswith(f"python:{python_version}-slim AS ") for f in froms), froms
+    digest = r"@sha256:[0-9a-f]{64}"
+    assert all(re.match(rf"python:{python_version}-slim{digest} AS ", f) for f in froms), froms
     builder = found[0]
     copies = [args for kw, args in builder if kw == "COPY"]
     uv_copy = [c for c in copies if c.startswith("--from=ghcr.io/astral-sh/uv:")]
     assert uv_copy, "the builder takes uv from its official image"
-    assert re.match(r"--from=ghcr\.io/astral-sh/uv:\d+\.\d+\.\d+ ", uv_copy[0]), "uv is pinned"
+    pinned = r"--from=ghcr\.io/astral-sh/uv:\d+\.\d+\.\d+@sha256:[0-9a-f]{64} "
+    assert re.match(pinned, uv_copy[0]), "uv is pinned by version and digest"
     runs = " ".join(args for kw, args in builder if kw == "RUN")
     assert "uv sync" in runs
     assert "--no-dev" in runs
@@ -421,14 +423,15 @@ def test_make_canary_targets_drive_the_traffic_command(renderer: Renderer, tmp_p
     """start, shift, status, promote through make; every step leaves overlays validate accepts."""
     project = tmp_path / "svc"
     shutil.copytree(renderer.render(KAFKA_HPA_CANARY), project)
-    image = f"{KAFKA_HPA_CANARY['image']}:0123abc"
+    digest = "sha256:" + "0123abcd" * 8  # overlays name digests, never tags
+    image = f"{KAFKA_HPA_CANARY['image']}@{digest}"
     prod = project / "deployments/knative/overlays/prod"
     before = {p: p.read_bytes() for p in prod.rglob("*.yaml")}
     started = make_for_real(project, tmp_path, "canary-start", f"IMAGE={image}", "validate")
     assert started.returncode == 0, started.stdout + started.stderr
     after = {p: p.read_bytes() for p in prod.rglob("*.yaml")}
     assert after != before, "canary-start changed nothing in the prod overlay"
-    assert any(b"0123abc" in content for content in after.values())
+    assert any(digest.encode() in content for content in after.values())
     for step in (["canary-shift", "PERCENT=50"], ["canary-status"], ["canary-promote"]):
         done = make_for_real(project, tmp_path, *step, "validate")
         assert done.returncode == 0, f"make {step}: {done.stdout + done.stderr}"
@@ -525,7 +528,7 @@ def test_ci_workflow_has_every_job(renderer: Renderer, answers: dict[str, Any]) 
     for name, job in jobs.items():
         for step in steps(job):
             if "uses" in step:
-                assert re.search(r"@v\d+$", step["uses"]), f"{name}: unpinned {step['uses']}"
+                assert re.search(r"@[0-9a-f]{40}$", step["uses"]), f"{name}: {step['uses']}"
             if step.get("uses", "").startswith("actions/setup-python"):
                 version = str(step["with"]["python-version"])
                 assert version in {"${{ env.PYTHON_VERSION }}", "${{ matrix.python }}"}
@@ -661,7 +664,8 @@ def test_image_job_pushes_the_commit_from_main_only(
     assert "refs/heads/main" in login["if"]
     build = by_action["docker/build-push-action"]["with"]
     image = answers.get("image", "ghcr.io/example/hello-events")
-    assert build["tags"] == f"{image}:${{{{ github.sha }}}}"
+    assert workflow(renderer.render(answers))["env"]["IMAGE"] == image
+    assert build["tags"] == "${{ env.IMAGE }}:${{ github.sha }}"
     assert build["push"] == "${{ github.event_name == 'push' && github.ref == 'refs/heads/main' }}"
     assert "uv lock" in run_text(job)
 
@@ -988,3 +992,21 @@ def test_readme_python_examples_lint_and_run(renderer: Renderer, tmp_path: Path)
         text=True,
     )
     assert done.stdout.strip() == "ok", done.stderr
+
+
+def test_readme_documents_the_service_manager_events_and_every_setting(
+    renderer: Renderer,
+) -> None:
+    """Each SERVICE_MANAGER_* variable the runtime reads, and both event types, are in it."""
+    from knative_events.service_manager import ENV_PREFIX, ServiceManagerSettings
+
+    root = renderer.render(SERVICE_MANAGER)
+    text = (root / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Managed services", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"`(SERVICE_MANAGER_[A-Z_]+)`", section))
+    read = {ENV_PREFIX + name.upper() for name in ServiceManagerSettings.model_fields}
+    assert documented == read
+    for event_type in ("com.example.build.completed", "com.example.service.delete"):
+        assert f"`{event_type}`" in section
+    assert "503" in section
+    assert "## Managed services" not in (renderer.render(DEFAULTS) / "README.md").read_text()

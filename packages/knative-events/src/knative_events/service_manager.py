@@ -83,6 +83,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .cloudevents.errors import DependencyUnavailableError
 from .metrics import SHARED_COLLECTORS
 
 logger = logging.getLogger(__name__)
@@ -580,6 +581,28 @@ class ServiceCreationError(ServiceManagerError):
         return list(self.errors.values())
 
 
+def _no_answer(error: ServiceManagerError) -> bool:
+    """Whether the API server never answered (connection refused, DNS, timeout).
+
+    Such a failure says nothing about the event, and a later delivery may well succeed,
+    so the handler answers 503 (retried) instead of 500 with a generic body.
+    """
+    if isinstance(error, KubernetesApiError):
+        return error.status is None
+    if isinstance(error, ServiceCreationError):
+        found = error.exceptions
+        return bool(found) and all(
+            isinstance(e, KubernetesApiError) and e.status is None for e in found
+        )
+    return False
+
+
+def _unavailable(action: str, error: ServiceManagerError) -> DependencyUnavailableError:
+    return DependencyUnavailableError(
+        f"the ServiceManager could not {action}: the Kubernetes API is unavailable ({error})"
+    )
+
+
 def _api_error(
     verb: str, kind: ResourceKind, namespace: str, name: str, error: Exception
 ) -> KubernetesApiError:
@@ -897,6 +920,10 @@ class ServiceManager:
             result = await self._create(name, build, started)
             status = "success"
             return result
+        except ServiceManagerError as error:
+            if _no_answer(error):
+                raise _unavailable(f"create or update {name}", error) from error
+            raise
         finally:
             self.metrics.creations.labels(status=status).inc()
             self.metrics.creation_seconds.observe(time.perf_counter() - started)
@@ -918,6 +945,8 @@ class ServiceManager:
                 error,
                 extra={"resource": error.resource, "status_code": error.status},
             )
+            if _no_answer(error):
+                raise _unavailable(f"delete {name}", error) from error
             raise
         finally:
             self.metrics.deletions.labels(status=status).inc()
@@ -1184,7 +1213,12 @@ class ManagerProvider:
     def get(self) -> ServiceManager:
         """The manager, created from the environment the first time."""
         if self._manager is None:
-            self._manager = ServiceManager.from_environment(self.defaults)
+            try:
+                self._manager = ServiceManager.from_environment(self.defaults)
+            except ServiceManagerError as error:
+                # No credentials or no cluster: 503, so the event waits in the broker's
+                # retries (and then its dead-letter sink) until the pod can reach the API.
+                raise _unavailable("start", error) from error
         return self._manager
 
     def override(self, manager: ServiceManager | None) -> None:

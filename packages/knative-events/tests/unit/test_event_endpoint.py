@@ -267,3 +267,31 @@ async def test_metrics_count_by_type_and_outcome() -> None:
     assert 'cloudevents_received_total{outcome="accepted",type="t"} 1.0' in text
     assert 'cloudevents_received_total{outcome="malformed-cloudevent",type="_invalid"} 1.0' in text
     assert 'cloudevents_handler_duration_seconds_count{type="t"} 1.0' in text
+
+
+async def test_a_handler_may_answer_503_naming_a_dependency() -> None:
+    """A ProblemError from the handler is its answer: status, Retry-After, detail, metric."""
+    from knative_events import create_app
+    from knative_events.cloudevents.errors import DependencyUnavailableError
+    from knative_events.settings import Settings
+    from knative_events.testing import EventClient
+
+    registry = HandlerRegistry()
+
+    @registry.on("test.database")
+    async def needs_database(event: CloudEvent, data: object) -> CloudEvent | None:
+        raise DependencyUnavailableError("the orders database refused the connection")
+
+    app = create_app(Settings(environ={}), registry=registry)
+    async with EventClient(app) as client:
+        result = await client.send("test.database", {})
+        body, _ = app.state.metrics.render()
+    counted = (
+        b'cloudevents_received_total{outcome="dependency-unavailable",type="test.database"} 1.0'
+    )
+    assert counted in body
+    assert result.status == 503
+    assert result.headers["retry-after"] == "5"
+    assert result.problem is not None
+    assert result.problem["type"] == "/problems/dependency-unavailable"
+    assert result.problem["detail"] == "the orders database refused the connection"

@@ -373,8 +373,12 @@ class EventEndpoint:
         self.metrics.count(event_type, error.slug)
         return problem_parts(error)
 
-    async def run(self, event: CloudEvent) -> CloudEvent | None:
-        """Dispatch one valid event to its handler; raise a ProblemError for any refusal."""
+    async def run(self, event: CloudEvent) -> CloudEvent | None:  # noqa: PLR0915 - one frame
+        """Dispatch one valid event to its handler; raise a ProblemError for any refusal.
+
+        Kept in one function on purpose: this is the event path, and each helper call
+        would cost every event.
+        """
         registration = self.registry.get(event.type)
         if registration is None:
             self.metrics.count(UNHANDLED_TYPE, UnhandledEventTypeError.slug)
@@ -426,6 +430,12 @@ class EventEndpoint:
                 f"the handler of {event_type!r} did not finish within "
                 f"{self.handler_timeout_seconds} s (HANDLER_TIMEOUT_SECONDS)"
             ) from None
+        except ProblemError as exc:
+            # The handler chose its answer (say, 503 while a dependency is down): the sender
+            # gets that status and the problem's detail, which names the cause.
+            outcome = exc.slug
+            logger.warning("handler %s answered %s: %s", registration.name, exc.status, exc)
+            raise
         except Exception:
             logger.exception("handler %s raised", registration.name)
             raise _raised(event_type) from None

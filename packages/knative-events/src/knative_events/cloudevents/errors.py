@@ -116,6 +116,22 @@ class HandlerTimeoutError(HandlerError):
     title = "Handler timed out"
 
 
+class DependencyUnavailableError(HandlerError):
+    """Something the handler needs is not reachable now (a cluster, a database): 503.
+
+    Raise it from a handler, with a detail that names the dependency and the cause; the
+    sender gets 503 and Retry-After, and Knative retries the event later, while a bug
+    (any other exception) stays a 500.
+    """
+
+    status = 503
+    slug = "dependency-unavailable"
+    title = "A dependency of the handler is unavailable"
+
+    def __init__(self, detail: str, *, retry_after_seconds: int = 5) -> None:
+        super().__init__(detail, headers={"retry-after": str(retry_after_seconds)})
+
+
 class OverloadedError(HandlerError):
     """MAX_CONCURRENT_HANDLERS are busy; the sender should retry after Retry-After."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import build_handlers as builds
 import httpx
 import pytest
-from kube_support import DEFAULTS, KnativeApiEmulator, make_build
+from kube_support import DEFAULTS, KnativeApiEmulator, make_build, write_kubeconfig
 
 from knative_events.app import create_app
 from knative_events.service_manager import (
@@ -142,3 +143,48 @@ async def test_a_delete_event_removes_the_service_and_repeats_safely(
     assert second.status_code < 300
     name = wired.generate_service_name(build.third_party_id, build.parser_id)
     assert all(k8s.stored(kind, name) is None for kind in KINDS)
+
+
+async def test_out_of_cluster_a_build_event_is_a_503_that_names_the_cause(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No service account and no kubeconfig: retryable, and the body says why."""
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-such-kubeconfig"))
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "")
+    builds.provider.override(None)
+    app = create_app(Settings(environ={}), registry=builds.registry)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://service") as http:
+        response = await post(http, builds.BUILD_COMPLETED_TYPE, make_build().model_dump())
+    assert response.status_code == 503, response.text
+    assert response.headers["retry-after"] == "5"
+    problem = response.json()
+    assert problem["type"] == "/problems/dependency-unavailable"
+    assert "Kubernetes" in problem["detail"]
+    assert "credentials" in problem["detail"]
+
+
+async def test_an_unreachable_api_server_is_a_503(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings: ServiceManagerSettings
+) -> None:
+    """A kubeconfig whose API server does not answer: 503 (retried), not a 500 bug report."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]  # nobody listens here once the socket is closed
+    path = write_kubeconfig(tmp_path / "kubeconfig", f"http://127.0.0.1:{closed}")
+    monkeypatch.setenv("KUBECONFIG", str(path))
+    manager = ServiceManager.from_environment(DEFAULTS, settings=settings)
+    builds.provider.override(manager)
+    try:
+        app = create_app(Settings(environ={}), registry=builds.registry)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://service") as http:
+            created = await post(http, builds.BUILD_COMPLETED_TYPE, make_build().model_dump())
+            deleted = await post(http, builds.SERVICE_DELETE_TYPE, make_build().model_dump())
+        for response in (created, deleted):
+            assert response.status_code == 503, response.text
+            assert response.json()["type"] == "/problems/dependency-unavailable"
+            assert "Kubernetes API is unavailable" in response.json()["detail"]
+    finally:
+        builds.provider.override(None)
+        await manager.aclose()
