@@ -1,4 +1,4 @@
-"""`image set`: write the digest CI built into an environment's overlay.
+"""`image set` and `image get`: the digest an environment's overlay names.
 
 ``knative-manifests image set --env dev --digest sha256:...`` sets ``digest:`` on the
 kustomization ``images`` entry of the service's image (the entry named like the base
@@ -6,6 +6,10 @@ Service's container image, as ``traffic`` finds it) and removes ``newTag:``; ``n
 stays. CI runs it after pushing and verifying an image, instead of ``kustomize edit set
 image``, so one implementation serves CI and people. It prints a one-line summary and the
 unified diff of what it wrote.
+
+``image get --env staging`` prints the reference the overlay deploys (``repo@sha256:...``),
+so a workflow can verify its signature before promoting it; an overlay without a digest
+is refused.
 
 An overlay that pins its revision name (``spec.template.metadata.name``: the canary
 layout) is refused: Knative refuses an image change under the same revision name, so such
@@ -40,8 +44,8 @@ from .overlays import (
 )
 from .project import find_root
 
-HELP = "write the digest CI built into an environment's overlay (image set)"
-ACTIONS = ("set",)
+HELP = "write (set) or read (get) the image digest of an environment's overlay"
+ACTIONS = ("set", "get")
 
 
 @dataclass(frozen=True)
@@ -109,13 +113,16 @@ def set_digest(root: Path, env: str, digest: str) -> tuple[DigestChange, str]:
 # --- Command line -----------------------------------------------------------------------------
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `image`."""
-    parser.add_argument("action", choices=ACTIONS, help="set: write a digest into an overlay")
+    parser.add_argument(
+        "action",
+        choices=ACTIONS,
+        help="set: write a digest into an overlay; get: print the image reference it deploys",
+    )
     parser.add_argument("--env", required=True, type=env_argument, help="environment overlay")
     parser.add_argument(
         "--digest",
-        required=True,
         type=digest_argument,
-        help="the image's digest, sha256:<64 lowercase hex digits>",
+        help="set: the image's digest, sha256:<64 lowercase hex digits>",
     )
     parser.add_argument(
         "--root",
@@ -125,9 +132,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def get_reference(root: Path, env: str) -> str:
+    """``repo@sha256:...`` of ``env``'s overlay; ``OverlayError`` when it names no digest."""
+    path, _, _, _, image = overlay_image(root, env)
+    if not image.digest:
+        raise OverlayError(f"{path} names no digest for {image.new_name} (not promoted yet)")
+    return f"{image.new_name}@{image.digest}"
+
+
 def run(args: argparse.Namespace) -> int:
-    """Run `image set`: 0 written (or already so), 1 refused (nothing written), 2 bad --env."""
+    """`image set`/`get`: 0 done, 1 refused (nothing written), 2 bad --env or --digest."""
     root = args.root if args.root is not None else find_root()
+    if args.action == "get":
+        try:
+            print(get_reference(root, args.env))
+        except EnvNameError as error:
+            print(f"image: {error}")
+            return 2
+        except OverlayError as error:
+            print(f"image: {error}")
+            return 1
+        return 0
+    if args.digest is None:
+        print("image set: --digest sha256:<64 lowercase hex digits> is required; nothing written")
+        return 2
     try:
         change, diff = set_digest(root, args.env, args.digest)
     except EnvNameError as error:

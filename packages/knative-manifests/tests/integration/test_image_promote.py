@@ -144,6 +144,35 @@ def test_image_set_usage_errors_exit_2(
     assert snapshot(root) == before
 
 
+def test_image_set_without_a_digest_exits_2_and_writes_nothing(
+    root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = snapshot(root)
+    assert main(["image", "set", "--env", "dev", "--root", str(root)]) == 2
+    assert "--digest" in capsys.readouterr().out
+    assert snapshot(root) == before
+
+
+# --- image get --------------------------------------------------------------------------------
+def test_image_get_prints_the_reference_an_overlay_deploys(
+    root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (entry,) = images(root, "staging")
+    assert main(["image", "get", "--env", "staging", "--root", str(root)]) == 0
+    assert capsys.readouterr().out == f"{REPOSITORY}@{entry['digest']}\n"
+
+
+def test_image_get_refuses_an_overlay_without_digest(
+    root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    set_entry(root, "dev", newName=REPOSITORY, newTag="0.1.0")
+    assert main(["image", "get", "--env", "dev", "--root", str(root)]) == 1
+    assert "names no digest" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_info:
+        main(["image", "get", "--env", "../x", "--root", str(root)])
+    assert exit_info.value.code == 2
+
+
 # --- promote ----------------------------------------------------------------------------------
 def test_promote_copies_the_digest_and_validates(
     root: Path, capsys: pytest.CaptureFixture[str]
