@@ -21,7 +21,11 @@ from typing import Any
 
 import pytest
 import yaml
+from knative_manifests.image import set_digest
 from renderer import Renderer
+
+#: A digest as CI would promote it (what the overlays name once the first build shipped).
+PROMOTED_DIGEST = "sha256:" + "5e" * 32
 
 REPRESENTATIVE: dict[str, dict[str, Any]] = {
     "defaults": {},
@@ -109,11 +113,16 @@ def checkov_results(
     """One checkov run over every representative render; results keyed by render id."""
     exe = checkov_executable()
     workdir = tmp_path_factory.mktemp("checkov")
+    scan = workdir / "scan"  # what checkov reads; the promoted service copies stay beside it
     for name, data in REPRESENTATIVE.items():
-        root = renderer.render(data)
-        target = workdir / name
-        target.mkdir()
+        # The state a cluster gets: CI has written the digest it built into each overlay.
+        root = workdir / f"{name}-service"
+        shutil.copytree(renderer.render(data), root)
         overlays = sorted((root / "deployments" / "knative" / "overlays").iterdir())
+        for overlay in overlays:
+            set_digest(root, overlay.name, PROMOTED_DIGEST)
+        target = scan / name
+        target.mkdir(parents=True)
         assert overlays, f"{name}: no overlay rendered"
         for overlay in overlays:
             built = kustomize(overlay)
@@ -130,11 +139,11 @@ def checkov_results(
                 shutil.copy(manifest, target / f"argocd-{manifest.name}")
     env = {**os.environ, "BC_SKIP_MAPPING": "TRUE", "LOG_LEVEL": "ERROR"}
     done = subprocess.run(
-        [exe, "-d", str(workdir), "--framework", "kubernetes", "--skip-download", "-o", "json"],
+        [exe, "-d", str(scan), "--framework", "kubernetes", "--skip-download", "-o", "json"],
         capture_output=True,
         text=True,
         env=env,
-        cwd=workdir,
+        cwd=scan,
         timeout=600,
     )
     assert done.returncode in (0, 1), f"checkov crashed ({done.returncode}):\n{done.stderr[-3000:]}"
@@ -156,7 +165,7 @@ def checkov_results(
                 render = check["file_path"].lstrip("/").split("/")[0]
                 by_render[render][kind].append(check)
         for path in results.get("parsing_errors", []):
-            render = Path(path).relative_to(workdir).parts[0] if Path(path).is_absolute() else path
+            render = Path(path).relative_to(scan).parts[0] if Path(path).is_absolute() else path
             by_render.setdefault(str(render), {"parsing_errors": []})["parsing_errors"].append(path)
     return by_render
 

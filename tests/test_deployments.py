@@ -332,7 +332,7 @@ def rule_verdicts(
             # a RabbitMQ trigger...): check the rendered tests' sample world instead.
             sample = world.clean_world()
             mutate(sample)
-            found = kv.check_documents(sample)
+            found = [*kv.check_documents(sample), *kv.check_warnings(sample)]
             verdicts[rule] = (DOCUMENTS_ONLY, {v.rule for v in found}, [str(v) for v in found])
             continue
         if argocd != built[ARGOCD_ENV]:
@@ -343,7 +343,7 @@ def rule_verdicts(
             (root / ARGOCD).mkdir(parents=True)
             (root / ARGOCD / "world.yaml").write_text(yaml.safe_dump_all(argocd, sort_keys=False))
             report = kv.validate_tree(root, crds_dir, [ARGOCD_ENV])
-            found = report.violations
+            found = [*report.violations, *report.warnings]
             verdicts[rule] = (END_TO_END, {v.rule for v in found}, [str(v) for v in found])
         else:
             overlay = rule.replace("/", "--")
@@ -351,7 +351,7 @@ def rule_verdicts(
             overlays[overlay] = rule
     report = kv.validate_tree(knative_root, crds_dir)
     by_overlay: dict[str, list[Any]] = {o: [] for o in [*overlays, "unmutated"]}
-    for violation in report.violations:
+    for violation in [*report.violations, *report.warnings]:
         by_overlay[violation.env].append(violation)
     assert by_overlay["unmutated"] == [], "the prebuilt copy of the render is not clean"
     build = kv.modules["validate"].kustomize_build
@@ -365,7 +365,7 @@ def rule_verdicts(
             # kustomize refuses or undoes the edit (its namespace transformer resets a
             # namespace, annotation values come out as strings): a cluster would never see
             # it, so only the rules can be shown the mutated documents.
-            found = kv.check_documents(written)
+            found = [*kv.check_documents(written), *kv.check_warnings(written)]
             verdicts[rule] = (DOCUMENTS_ONLY, {v.rule for v in found}, [str(v) for v in found])
             continue
         verdicts[rule] = (END_TO_END, {v.rule for v in found}, [str(v) for v in found])
