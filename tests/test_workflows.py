@@ -143,3 +143,36 @@ def test_dockerfile_base_images_are_pinned_by_digest(rendered: Path) -> None:
     assert external, text
     for image in external:
         assert re.fullmatch(r"[\w./:-]+@sha256:[0-9a-f]{64}", image), image
+
+
+@pytest.mark.slow
+def test_the_whole_pairwise_matrix_passes_zizmor_and_the_schemas(
+    renderer: Renderer, deploy_stats: Counter[str]
+) -> None:
+    """Every pairwise answer set's workflows and Renovate config, in one run of each tool."""
+    from answers import pairwise_answer_sets
+
+    roots = [renderer.render(data) for data in pairwise_answer_sets()]
+    files = [path for root in roots for path in workflows(root)]
+    done = subprocess.run(
+        [str(BIN / "zizmor"), "--offline", "--persona=pedantic", "--format=json", *map(str, files)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    findings = json.loads(done.stdout or "[]")
+    assert findings == [], json.dumps(findings, indent=1)[:4000]
+    for schema, paths in (
+        ("vendor.github-workflows", files),
+        ("vendor.renovate", [root / "renovate.json" for root in roots]),
+    ):
+        checked = subprocess.run(
+            [str(BIN / "check-jsonschema"), "--builtin-schema", schema, *map(str, paths)],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        assert checked.returncode == 0, checked.stdout[-4000:] + checked.stderr[-2000:]
+    deploy_stats["answer sets whose workflows passed zizmor and the schemas"] += len(roots)
