@@ -396,3 +396,12 @@ def test_service_manager_role_grants_exactly_what_the_manager_calls(renderer: Re
         for rule in role["rules"]
     ]
     assert granted == [dict(rule) for rule in RBAC_RULES]
+
+
+def test_free_text_answers_never_reach_python_source(renderer: Renderer) -> None:
+    """A description with quotes and backslashes cannot break (or warn in) the service's code."""
+    root = renderer.render({"description": 'Say """hi""" \\ and \\n to C:\\temp'})
+    for path in (root / "src").rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        compile(text, str(path), "exec")
+        assert "C:\\temp" not in text, path
