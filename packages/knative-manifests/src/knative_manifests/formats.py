@@ -8,7 +8,9 @@ parsers let the rules reject the same values the cluster rejects, offline.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from .constants import DNS_LABEL_MAX_LENGTH
 
@@ -135,3 +137,20 @@ def parse_quantity(text: object) -> Decimal:
     if suffix in _DECIMAL:
         return number.scaleb(_DECIMAL[suffix])
     return number.scaleb(int(suffix[1:]))
+
+
+def dig(document: Any, *keys: str | int) -> Any:
+    """The value at ``keys`` in parsed YAML (mapping keys, list indexes), or None.
+
+    Manifests come from users: any step may be missing or of another type, and every
+    reader wants None then, not an exception.
+    """
+    node = document
+    for key in keys:
+        if isinstance(key, int):
+            node = node[key] if isinstance(node, list) and -len(node) <= key < len(node) else None
+        else:
+            node = node.get(key) if isinstance(node, Mapping) else None
+        if node is None:
+            return None
+    return node

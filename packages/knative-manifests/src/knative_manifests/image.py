@@ -42,7 +42,7 @@ from .overlays import (
     unified_diff,
     write_all,
 )
-from .project import find_root
+from .project import add_root_argument, find_root
 
 HELP = "write (set) or read (get) the image digest of an environment's overlay"
 ACTIONS = ("set", "get")
@@ -124,12 +124,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=digest_argument,
         help="set: the image's digest, sha256:<64 lowercase hex digits>",
     )
-    parser.add_argument(
-        "--root",
-        type=Path,
-        default=None,
-        help="service root (default: the nearest directory upward with a pyproject.toml)",
-    )
+    add_root_argument(parser)
 
 
 def get_reference(root: Path, env: str) -> str:

@@ -27,6 +27,7 @@ from typing import Any, Final
 
 import yaml
 
+from .formats import dig as _dig
 from .manifest import dump_yaml
 
 OVERLAYS: Final = Path("deployments/knative/overlays")
@@ -187,14 +188,6 @@ def load_yaml(path: Path) -> tuple[str, dict[str, Any]]:
     if not isinstance(document, dict):
         raise OverlayError(f"{path} must hold one YAML mapping")
     return text, document
-
-
-def _dig(document: Any, *keys: str) -> Any:
-    for key in keys:
-        if not isinstance(document, dict):
-            return None
-        document = document.get(key)
-    return document
 
 
 def base_image(root: Path) -> str | None:

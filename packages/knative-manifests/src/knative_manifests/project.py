@@ -14,6 +14,7 @@ is an error naming the key and the file: a typo must not silently turn a check o
 
 from __future__ import annotations
 
+import argparse
 import re
 import tomllib
 from dataclasses import dataclass
@@ -132,3 +133,13 @@ def load_project_config(root: Path) -> ProjectConfig:
     if not path.is_file():
         return ProjectConfig(root=root)
     return parse_project_config(_read_text(path), root, path)
+
+
+def add_root_argument(parser: argparse.ArgumentParser) -> None:
+    """``--root``, the same for every command: where the service's pyproject.toml is."""
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=None,
+        help="service root (default: the nearest directory upward with a pyproject.toml)",
+    )

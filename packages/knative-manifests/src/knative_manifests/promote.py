@@ -33,7 +33,7 @@ from .overlays import (
     unified_diff,
     write_all,
 )
-from .project import ProjectConfigError, find_root
+from .project import ProjectConfigError, add_root_argument, find_root
 from .validate import KustomizeError, kustomize_command, validate_tree
 
 HELP = "copy the image digest of one environment's overlay to another's (dev -> staging)"
@@ -104,12 +104,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=env_argument,
         help="overlay to write",
     )
-    parser.add_argument(
-        "--root",
-        type=Path,
-        default=None,
-        help="service root (default: the nearest directory upward with a pyproject.toml)",
-    )
+    add_root_argument(parser)
     parser.add_argument("--dry-run", action="store_true", help="print the diff, write nothing")
 
 

@@ -26,6 +26,7 @@ from urllib.parse import urlparse
 from . import constants as c
 from . import limits
 from .argo import TemplateError, generate_applications
+from .formats import dig as _dig
 from .formats import (
     is_dns1035_label,
     is_dns1123_subdomain,
@@ -131,18 +132,6 @@ def _map(value: Any) -> Mapping[str, Any]:
 
 def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
-
-
-def _dig(doc: Any, *keys: str | int) -> Any:
-    node = doc
-    for key in keys:
-        if isinstance(key, int):
-            node = node[key] if isinstance(node, list) and -len(node) <= key < len(node) else None
-        else:
-            node = node.get(key) if isinstance(node, Mapping) else None
-        if node is None:
-            return None
-    return node
 
 
 def _name(doc: Doc) -> str:

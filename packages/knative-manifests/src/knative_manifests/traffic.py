@@ -44,6 +44,7 @@ import yaml
 from . import constants as c
 from .config import TrafficConfig, TrafficTarget
 from .errors import KnativeManifestError
+from .formats import dig as _dig
 from .formats import is_dns1035_label
 from .manifest import dump_yaml, traffic_to_manifest
 from .overlays import (
@@ -61,7 +62,7 @@ from .overlays import (
     replace_block,
     write_all,
 )
-from .project import ProjectConfigError, find_root, load_project_config
+from .project import ProjectConfigError, add_root_argument, find_root, load_project_config
 
 HELP = "start, shift, promote or roll back a canary in an environment's overlay"
 ACTIONS: Final = ("status", "start", "shift", "promote", "rollback")
@@ -211,14 +212,6 @@ def _percent(entry: Mapping[str, Any], where: Path) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TrafficCommandError(f"{where}: percent {value!r} must be an integer")
     return value
-
-
-def _dig(document: Any, *keys: str) -> Any:
-    for key in keys:
-        if not isinstance(document, dict):
-            return None
-        document = document.get(key)
-    return document
 
 
 def check_state(state: CanaryState) -> None:
@@ -405,12 +398,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--env", default="prod", type=env_argument, help="environment overlay (default: prod)"
     )
-    parser.add_argument(
-        "--root",
-        type=Path,
-        default=None,
-        help="service root (default: the nearest directory upward with a pyproject.toml)",
-    )
+    add_root_argument(parser)
     parser.add_argument(
         "--image",
         help="start: the new image's digest (sha256:...) or full reference (REPO@sha256:...)",

@@ -30,7 +30,13 @@ from . import constants as c
 from .argo import TemplateError, generate_applications
 from .handlers import check_handlers, load_registry
 from .overlays import EnvNameError, env_argument, overlay_directory
-from .project import ProjectConfig, ProjectConfigError, find_root, load_project_config
+from .project import (
+    ProjectConfig,
+    ProjectConfigError,
+    add_root_argument,
+    find_root,
+    load_project_config,
+)
 from .references import CLUSTER_SCOPED_KINDS, check_references, load_external_references
 from .rules import APPLICATION_SET, Violation, check_documents, check_warnings, group_kind_of
 from .schemas import SchemaValidator
@@ -324,12 +330,7 @@ def validate_tree(
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `validate`."""
-    parser.add_argument(
-        "--root",
-        type=Path,
-        default=None,
-        help="service root (default: the nearest directory upward with a pyproject.toml)",
-    )
+    add_root_argument(parser)
     parser.add_argument(
         "--crds",
         type=Path,
