@@ -46,46 +46,52 @@ def workflows(root: Path) -> list[Path]:
     return sorted((root / ".github" / "workflows").glob("*.yml"))
 
 
+def zizmor_findings(files: list[Path]) -> list[Any]:
+    """zizmor's findings on ``files`` (offline, pedantic persona: every audit reports)."""
+    done = subprocess.run(
+        [str(BIN / "zizmor"), "--offline", "--persona=pedantic", "--format=json", *map(str, files)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    findings: list[Any] = json.loads(done.stdout or "[]")
+    assert findings or done.returncode == 0, done.stderr
+    return findings
+
+
+def schema_problems(schema: str, paths: list[Path]) -> str:
+    """check-jsonschema's complaints about ``paths`` against a vendored schema ('' if none)."""
+    done = subprocess.run(
+        [str(BIN / "check-jsonschema"), "--builtin-schema", schema, *map(str, paths)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    return "" if done.returncode == 0 else done.stdout[-4000:] + done.stderr[-2000:]
+
+
 @pytest.fixture(params=list(ANSWER_SETS), ids=list(ANSWER_SETS))
 def rendered(request: pytest.FixtureRequest, renderer: Renderer) -> Path:
     return renderer.render(ANSWER_SETS[request.param])
 
 
 def test_zizmor_finds_nothing(rendered: Path, deploy_stats: Counter[str]) -> None:
-    done = subprocess.run(
-        [
-            str(BIN / "zizmor"),
-            "--offline",
-            "--persona=pedantic",
-            "--format=json",
-            *map(str, workflows(rendered)),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    findings = json.loads(done.stdout or "[]")
+    findings = zizmor_findings(workflows(rendered))
     assert findings == [], json.dumps(findings, indent=1)[:4000]
-    assert done.returncode == 0, done.stderr
     deploy_stats["workflows checked by zizmor"] += len(workflows(rendered))
 
 
 def test_workflows_and_renovate_config_match_their_schemas(
     rendered: Path, deploy_stats: Counter[str]
 ) -> None:
-    checks = [("vendor.github-workflows", path) for path in workflows(rendered)]
-    checks.append(("vendor.renovate", rendered / "renovate.json"))
-    for schema, path in checks:
-        done = subprocess.run(
-            [str(BIN / "check-jsonschema"), "--builtin-schema", schema, str(path)],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert done.returncode == 0, f"{path.name} ({schema}): {done.stdout}{done.stderr}"
-        deploy_stats["workflow and Renovate files schema-checked"] += 1
+    for schema, paths in (
+        ("vendor.github-workflows", workflows(rendered)),
+        ("vendor.renovate", [rendered / "renovate.json"]),
+    ):
+        assert schema_problems(schema, paths) == "", schema
+        deploy_stats["workflow and Renovate files schema-checked"] += len(paths)
 
 
 def test_every_action_is_pinned_to_a_commit_with_its_release(rendered: Path) -> None:
@@ -154,25 +160,22 @@ def test_the_whole_pairwise_matrix_passes_zizmor_and_the_schemas(
 
     roots = [renderer.render(data) for data in pairwise_answer_sets()]
     files = [path for root in roots for path in workflows(root)]
-    done = subprocess.run(
-        [str(BIN / "zizmor"), "--offline", "--persona=pedantic", "--format=json", *map(str, files)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    findings = json.loads(done.stdout or "[]")
+    findings = zizmor_findings(files)
     assert findings == [], json.dumps(findings, indent=1)[:4000]
-    for schema, paths in (
-        ("vendor.github-workflows", files),
-        ("vendor.renovate", [root / "renovate.json" for root in roots]),
-    ):
-        checked = subprocess.run(
-            [str(BIN / "check-jsonschema"), "--builtin-schema", schema, *map(str, paths)],
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-        assert checked.returncode == 0, checked.stdout[-4000:] + checked.stderr[-2000:]
+    assert schema_problems("vendor.github-workflows", files) == ""
+    assert schema_problems("vendor.renovate", [root / "renovate.json" for root in roots]) == ""
     deploy_stats["answer sets whose workflows passed zizmor and the schemas"] += len(roots)
+
+
+def test_the_checks_catch_an_unpinned_action_and_a_bad_key(
+    renderer: Renderer, tmp_path: Path
+) -> None:
+    """The harness itself: what the tests above must refuse, they do refuse."""
+    source = renderer.render(DEFAULTS) / ".github" / "workflows" / "ci.yml"
+    text = source.read_text(encoding="utf-8")
+    unpinned = tmp_path / "unpinned.yml"
+    unpinned.write_text(re.sub(r"actions/checkout@\S+ # \S+", "actions/checkout@v4", text))
+    assert any(f["ident"] == "unpinned-uses" for f in zizmor_findings([unpinned]))
+    broken = tmp_path / "broken.yml"
+    broken.write_text(text.replace("runs-on: ubuntu-latest", "runs-onn: ubuntu-latest", 1))
+    assert schema_problems("vendor.github-workflows", [broken]) != ""
