@@ -20,7 +20,7 @@ from typing import Any
 import copier
 import pytest
 import yaml
-from renderer import Renderer
+from renderer import REPO_ROOT, Renderer
 from sample_answers import (
     DEFAULTS,
     KAFKA_HPA_CANARY,
@@ -405,3 +405,16 @@ def test_free_text_answers_never_reach_python_source(renderer: Renderer) -> None
         text = path.read_text(encoding="utf-8")
         compile(text, str(path), "exec")
         assert "C:\\temp" not in text, path
+
+
+def test_the_first_steps_lock_before_the_first_commit() -> None:
+    """uv.lock goes into the first commit, so `make test` leaves the tree clean and the
+    next `copier update` does not stop on an untracked lock file."""
+    message = yaml.safe_load((REPO_ROOT / "copier.yml").read_text(encoding="utf-8"))[
+        "_message_after_copy"
+    ]
+    lines = [line.strip() for line in message.splitlines()]
+    lock = next(i for i, line in enumerate(lines) if line.startswith("uv lock"))
+    commit = next(i for i, line in enumerate(lines) if "git commit" in line)
+    test = next(i for i, line in enumerate(lines) if line.startswith("make test"))
+    assert lock < commit < test
