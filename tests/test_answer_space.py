@@ -32,10 +32,12 @@ from answers import (
     multiselect_questions,
     pairwise_answer_sets,
     pairwise_parameters,
+    validator_for,
     validator_message,
     validator_messages,
 )
 from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from renderer import copy_template
 
 
@@ -258,3 +260,63 @@ def test_invalid_answers_are_invalid_for_the_in_process_validators(
     """The in-process evaluation the strategy is checked with agrees with copier on each case."""
     messages = [validator_message(name, value, data) for name, value in data.items()]
     assert any(fragment in m for m in messages), messages
+
+
+# ---------------------------------------------------------------------------
+# A pattern matches the whole answer: nothing may trail it
+# ---------------------------------------------------------------------------
+#: A valid answer per question whose validator matches a pattern (the default where it is
+#: one; the defaults of trigger_source and dead_letter_sink are empty, which skips it).
+PATTERN_SAMPLES: dict[str, Any] = {
+    "service_name": "orders",
+    "author_email": "team@example.com",
+    "image": "ghcr.io/acme/orders",
+    "event_types": ["com.acme.order.created"],
+    "namespace": "orders",
+    "scale_down_delay": "30s",
+    "cpu_request": "100m",
+    "cpu_limit": "1",
+    "memory_request": "256Mi",
+    "memory_limit": "1Gi",
+    "broker_name": "default",
+    "trigger_source": "/apis/orders",
+    "delivery_backoff_delay": "PT1S",
+    "dead_letter_sink": "orders-dlq",
+    "rabbitmq_cluster": "rabbitmq",
+    "kafka_bootstrap_servers": "kafka:9092",
+    "kafka_topics": ["orders"],
+    "kafka_consumer_group": "orders-source",
+    "git_repo_url": "https://github.com/acme/orders.git",
+    "argocd_project": "orders",
+}
+#: What a `$`-anchored pattern let through: line ends, NUL, Unicode line separators.
+TRAILERS = ["\n", "\r\n", "\r", "\x00", "\u2028", "\u2029", "\x85", "\t", " "]
+
+
+def _with_trailer(value: Any, trailer: str) -> Any:
+    return [value[0] + trailer, *value[1:]] if isinstance(value, list) else value + trailer
+
+
+def test_every_pattern_checked_question_has_a_sample() -> None:
+    with_patterns = {
+        name
+        for name, spec in load_questions().items()
+        if "regex_search" in str(spec.get("validator", ""))
+        and name != "service_manager"  # checks the first event type's words, drawn above
+    }
+    assert with_patterns == set(PATTERN_SAMPLES)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    name=st.sampled_from(sorted(PATTERN_SAMPLES)),
+    trailer=st.sampled_from(TRAILERS),
+)
+def test_a_pattern_refuses_anything_after_a_valid_answer(name: str, trailer: str) -> None:
+    """Each pattern matches the whole answer (\\Z): a valid answer plus a trailer is refused."""
+    context = {"event_types": ["com.acme.order.created"], "min_scale": 0, "cpu_request": "100m"}
+    context["memory_request"] = "256Mi"
+    message = validator_for(name, context)  # the other answers valid, only this one varies
+    valid = PATTERN_SAMPLES[name]
+    assert message(valid) == "", name
+    assert message(_with_trailer(valid, trailer)) != "", (name, trailer)
