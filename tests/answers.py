@@ -621,8 +621,12 @@ DRAWERS: dict[str, Drawer] = {
     "memory_limit": _memory_limit,
     "canary": _bool,
     "canary_percent": _int_between(1, 99),
+    "public": _bool,
     "istio": _bool,
     "istio_mtls_mode": _choice("istio_mtls_mode"),
+    "metrics_namespace": lambda draw, _: str(
+        draw(st.one_of(st.just("monitoring"), dns1123_label(63)))
+    ),
     "eventing": _bool,
     "broker_class": _choice("broker_class"),
     "broker_name": lambda draw, _: str(

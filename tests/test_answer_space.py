@@ -288,6 +288,7 @@ PATTERN_SAMPLES: dict[str, Any] = {
     "kafka_consumer_group": "orders-source",
     "git_repo_url": "https://github.com/acme/orders.git",
     "argocd_project": "orders",
+    "metrics_namespace": "monitoring",
 }
 #: What a `$`-anchored pattern let through: line ends, NUL, Unicode line separators.
 TRAILERS = ["\n", "\r\n", "\r", "\x00", "\u2028", "\u2029", "\x85", "\t", " "]
