@@ -622,6 +622,7 @@ DRAWERS: dict[str, Drawer] = {
     "canary": _bool,
     "canary_percent": _int_between(1, 99),
     "public": _bool,
+    "network_policy": _bool,
     "istio": _bool,
     "istio_mtls_mode": _choice("istio_mtls_mode"),
     "metrics_namespace": lambda draw, _: str(

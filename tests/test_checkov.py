@@ -32,7 +32,7 @@ REPRESENTATIVE: dict[str, dict[str, Any]] = {
     "service-manager": {"service_manager": True},
     "kafka-broker-and-source": {"eventing": True, "broker_class": "Kafka", "kafka_source": True},
     "rabbitmq": {"eventing": True, "broker_class": "RabbitMQBroker"},
-    "no-istio": {"istio": False},
+    "no-istio-public-network-policy": {"istio": False, "public": True, "network_policy": True},
 }
 
 #: Fields of a Knative revision spec that a Kubernetes PodSpec does not have.
