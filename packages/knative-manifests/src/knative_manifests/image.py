@@ -24,8 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from . import yamlio
 from .overlays import (
     KUSTOMIZATION,
     EnvNameError,
@@ -96,7 +95,7 @@ def digest_change(root: Path, env: str, digest: str) -> DigestChange:
     entries[index] = after.to_entry()
     new_text = replace_block(text, "images", entries)
     meant = {**kustomization, "images": entries}
-    if yaml.safe_load(new_text) != meant:  # pragma: no cover - a guard, not a branch
+    if yamlio.loads(new_text, str(path)) != meant:  # pragma: no cover - a guard, not a branch
         raise OverlayError(f"could not write {path} faithfully; nothing written")
     return DigestChange(env, path, before, after, new_text)
 

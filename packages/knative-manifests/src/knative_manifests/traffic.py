@@ -39,9 +39,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final
 
-import yaml
-
 from . import constants as c
+from . import yamlio
 from .config import TrafficConfig, TrafficTarget
 from .errors import KnativeManifestError
 from .formats import dig as _dig
@@ -68,7 +67,7 @@ HELP = "start, shift, promote or roll back a canary in an environment's overlay"
 ACTIONS: Final = ("status", "start", "shift", "promote", "rollback")
 LATEST_TAG: Final = "latest"
 
-_REVISION_NUMBER = re.compile(r"-v(?P<number>[0-9]+)$")
+_REVISION_NUMBER = re.compile(r"-v(?P<number>[0-9]+)\Z")
 
 
 #: The refusals of this command are the editing commands' refusals (``OverlayError``).
@@ -346,7 +345,7 @@ def render(overlay: Overlay, after: CanaryState) -> dict[Path, str]:
         (patch_text, patch, SERVICE_PATCH),
         (kustomization_text, kustomization, KUSTOMIZATION),
     ):
-        if yaml.safe_load(text) != meant:  # pragma: no cover - a guard, not a branch
+        if yamlio.loads(text, str(path)) != meant:  # pragma: no cover - a guard, not a branch
             raise TrafficCommandError(f"could not write {path} faithfully; nothing written")
     return {
         overlay.directory / SERVICE_PATCH: patch_text,
