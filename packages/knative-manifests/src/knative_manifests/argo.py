@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from . import yamlio
 from .constants import ARGOCD_NAMESPACE
 
 _ACTION = re.compile(r"\{\{(-?)\s*(.*?)\s*(-?)\}\}", re.DOTALL)
@@ -150,7 +151,11 @@ def generate_applications(appset: Mapping[str, Any]) -> list[dict[str, Any]]:
         rendered = _render_tree(copy.deepcopy(template), params, missing_ok)
         patch_text = spec.get("templatePatch")
         if patch_text:
-            patch = yaml.safe_load(render_go_template(patch_text, params, missing_ok=missing_ok))
+            rendered_patch = render_go_template(patch_text, params, missing_ok=missing_ok)
+            try:
+                patch = yamlio.loads(rendered_patch, "the ApplicationSet's templatePatch")
+            except yaml.YAMLError as error:
+                raise TemplateError(f"templatePatch is no usable YAML: {error}") from None
             if patch is not None:
                 rendered = _merge(rendered, patch)
         metadata = dict(rendered.get("metadata") or {})

@@ -219,3 +219,12 @@ ARGOCD_NAMESPACE: Final = "argocd"
 # --- API groups and kinds the checks know --------------------------------------------------
 SERVING_API_VERSION: Final = "serving.knative.dev/v1"
 EVENTING_API_VERSION: Final = "eventing.knative.dev/v1"
+
+# --- Bounds on untrusted input (yamlio.py, validate.py) ------------------------------------
+#: Largest YAML file or text the tools read (the largest CRD they load is about 1 MiB).
+YAML_MAX_BYTES: Final = 4 * 1024 * 1024
+#: Deepest nesting of mappings and sequences a YAML text may have (the CRDs nest about 35
+#: deep); libyaml's composer recurses per level and crashes the interpreter on deep input.
+YAML_MAX_DEPTH: Final = 100
+#: Seconds one ``kubectl kustomize`` (or ``kustomize build``) run may take.
+KUSTOMIZE_TIMEOUT_SECONDS: Final = 120.0

@@ -14,6 +14,9 @@ is refused.
 An overlay that pins its revision name (``spec.template.metadata.name``: the canary
 layout) is refused: Knative refuses an image change under the same revision name, so such
 an overlay gets a new image only through ``traffic start``.
+
+Every YAML file the overlay's kustomization reads goes through ``yamlio`` first: one that
+is too large, has anchors or aliases or nests too deep is refused, and nothing is written.
 """
 
 from __future__ import annotations
@@ -24,8 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from . import yamlio
 from .overlays import (
     KUSTOMIZATION,
     EnvNameError,
@@ -43,6 +45,8 @@ from .overlays import (
     write_all,
 )
 from .project import add_root_argument, find_root
+from .validate import check_kustomization_inputs
+from .yamlio import YamlRefusedError
 
 HELP = "write (set) or read (get) the image digest of an environment's overlay"
 ACTIONS = ("set", "get")
@@ -68,6 +72,10 @@ def overlay_image(root: Path, env: str) -> tuple[Path, str, dict[str, Any], int,
     directory = overlay_directory(root, env)
     if not directory.is_dir():
         raise OverlayError(f"no overlay for environment {env!r} at {directory}")
+    try:  # every file kustomize would read: a refused one is refused here, not later
+        check_kustomization_inputs(directory)
+    except YamlRefusedError as error:
+        raise OverlayError(str(error)) from None
     path = directory / KUSTOMIZATION
     text, kustomization = load_yaml(path)
     index, image = find_image_entry(kustomization, base_image(root), path)
@@ -96,7 +104,7 @@ def digest_change(root: Path, env: str, digest: str) -> DigestChange:
     entries[index] = after.to_entry()
     new_text = replace_block(text, "images", entries)
     meant = {**kustomization, "images": entries}
-    if yaml.safe_load(new_text) != meant:  # pragma: no cover - a guard, not a branch
+    if yamlio.loads(new_text, str(path)) != meant:  # pragma: no cover - a guard, not a branch
         raise OverlayError(f"could not write {path} faithfully; nothing written")
     return DigestChange(env, path, before, after, new_text)
 

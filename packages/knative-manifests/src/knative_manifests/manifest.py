@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from . import constants as c
+from . import yamlio
 from .config import (
     DeliveryConfig,
     KnativeServiceConfig,
@@ -36,7 +37,6 @@ _PROBE_FIELDS = (
 )
 
 
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # Long annotation values stay on one line, as people write them.
 _NEVER_WRAP = 1 << 16
 
@@ -521,7 +521,9 @@ def manifest_to_service(  # noqa: PLR0912, PLR0915
 def deserialize_knative_service(text: str) -> KnativeServiceConfig:
     """Parse YAML written by ``serialize_knative_service`` (or the base file) into a config."""
     try:
-        document = yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader
+        document = yamlio.loads(text, "the Knative Service YAML")
+    except yamlio.YamlRefusedError as error:
+        raise KnativeManifestError(str(error), rule="manifest/yaml") from None
     except yaml.YAMLError as error:
         raise KnativeManifestError(f"not valid YAML: {error}", rule="manifest/yaml") from None
     if not isinstance(document, dict):

@@ -27,6 +27,7 @@ from typing import Any, Final
 
 import yaml
 
+from . import yamlio
 from .formats import dig as _dig
 from .manifest import dump_yaml
 
@@ -178,11 +179,12 @@ class Image:
 def load_yaml(path: Path) -> tuple[str, dict[str, Any]]:
     """The text of ``path`` and the one YAML mapping it holds."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = yamlio.read_text(path)
+        document = yamlio.loads(text, str(path))
     except FileNotFoundError:
         raise OverlayError(f"{path} does not exist") from None
-    try:
-        document = yaml.safe_load(text)
+    except yamlio.YamlRefusedError as error:
+        raise OverlayError(str(error)) from None
     except yaml.YAMLError as error:
         raise OverlayError(f"{path} is not valid YAML: {error}") from None
     if not isinstance(document, dict):

@@ -8,6 +8,8 @@ ran. It refuses, writing nothing, when
 * an ``--from``/``--to`` value is not a plain overlay name inside the overlays directory
   (exit status 2), or names no existing overlay, or both name the same one;
 * the from-overlay names no digest (not built yet, or a tag);
+* a YAML file either overlay's kustomization reads is refused by ``yamlio`` (too large,
+  anchors or aliases, too deep): checked before anything is written;
 * the to-overlay pins its revision name (``spec.template.metadata.name``, the canary
   layout prod gets): Knative refuses a new image under the same revision name, in any
   phase, so such an overlay gets a new digest only through ``traffic start`` (the message

@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from . import yamlio
 from .rules import (
     BROKER,
     KAFKA_SOURCE,
@@ -63,7 +64,9 @@ def load_external_references(path: Path) -> list[ExternalReference]:
     if not path.is_file():
         return []
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yamlio.load_file(path)
+    except yamlio.YamlRefusedError as error:
+        raise ValueError(str(error)) from None
     except yaml.YAMLError as error:
         raise ValueError(f"{path} is not valid YAML: {error}") from None
     if data is None:

@@ -20,8 +20,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
+from . import yamlio
 from .constants import KUBERNETES_VERSION
 from .rules import Violation
 
@@ -50,9 +49,6 @@ OBJECT_META_FIELDS = frozenset(
 _EMBEDDED_FIELDS = frozenset({"apiVersion", "kind", "metadata"})
 
 GroupVersionKind = tuple[str, str, str]
-# libyaml's loader, when PyYAML has it: the CRD files are large (the ApplicationSet CRD
-# alone is 17k lines).
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 _SCHEMA_MAPS = frozenset({"properties", "patternProperties", "definitions"})
@@ -100,10 +96,9 @@ class CrdIndex:
         self.crds_dir = crds_dir
         self.schemas: dict[GroupVersionKind, dict[str, Any]] = {}
         for path in sorted(crds_dir.rglob("*.yaml")):
-            with path.open(encoding="utf-8") as stream:
-                for doc in yaml.load_all(stream, Loader=_LOADER):
-                    if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition":
-                        self._add(doc)
+            for doc in yamlio.load_all_file(path):
+                if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition":
+                    self._add(doc)
 
     def _add(self, crd: Mapping[str, Any]) -> None:
         spec = crd.get("spec") or {}

@@ -18,6 +18,8 @@ The rules it keeps, because a cluster refuses to break them:
 * The split goes through ``TrafficConfig`` (percents in range and summing to 100, unique
   DNS-1035 tags, latestRevision exactly when no revisionName) and the revision names must
   be DNS-1035 labels starting with ``<service>-``.
+* Every YAML file the overlay's kustomization reads goes through ``yamlio`` first: one
+  that is too large, has anchors or aliases or nests too deep is refused.
 * On any error nothing is written; otherwise both files are replaced together (temporary
   files, then renames; a failed rename puts the earlier file back).
 
@@ -39,9 +41,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final
 
-import yaml
-
 from . import constants as c
+from . import yamlio
 from .config import TrafficConfig, TrafficTarget
 from .errors import KnativeManifestError
 from .formats import dig as _dig
@@ -63,12 +64,14 @@ from .overlays import (
     write_all,
 )
 from .project import ProjectConfigError, add_root_argument, find_root, load_project_config
+from .validate import check_kustomization_inputs
+from .yamlio import YamlRefusedError
 
 HELP = "start, shift, promote or roll back a canary in an environment's overlay"
 ACTIONS: Final = ("status", "start", "shift", "promote", "rollback")
 LATEST_TAG: Final = "latest"
 
-_REVISION_NUMBER = re.compile(r"-v(?P<number>[0-9]+)$")
+_REVISION_NUMBER = re.compile(r"-v(?P<number>[0-9]+)\Z")
 
 
 #: The refusals of this command are the editing commands' refusals (``OverlayError``).
@@ -142,6 +145,10 @@ class Overlay:
         directory = overlay_directory(root, env)
         if not directory.is_dir():
             raise TrafficCommandError(f"no overlay for environment {env!r} at {directory}")
+        try:  # every file kustomize would read: a refused one is refused here, not later
+            check_kustomization_inputs(directory)
+        except YamlRefusedError as error:
+            raise TrafficCommandError(str(error)) from None
         patch_text, patch = load_yaml(directory / SERVICE_PATCH)
         kustomization_text, kustomization = load_yaml(directory / KUSTOMIZATION)
         return cls(
@@ -346,7 +353,7 @@ def render(overlay: Overlay, after: CanaryState) -> dict[Path, str]:
         (patch_text, patch, SERVICE_PATCH),
         (kustomization_text, kustomization, KUSTOMIZATION),
     ):
-        if yaml.safe_load(text) != meant:  # pragma: no cover - a guard, not a branch
+        if yamlio.loads(text, str(path)) != meant:  # pragma: no cover - a guard, not a branch
             raise TrafficCommandError(f"could not write {path} faithfully; nothing written")
     return {
         overlay.directory / SERVICE_PATCH: patch_text,

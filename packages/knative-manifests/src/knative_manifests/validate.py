@@ -27,6 +27,7 @@ from typing import Any
 import yaml
 
 from . import constants as c
+from . import yamlio
 from .argo import TemplateError, generate_applications
 from .handlers import check_handlers, load_registry
 from .overlays import EnvNameError, env_argument, overlay_directory
@@ -50,7 +51,12 @@ CRDS_ENV_VAR = "KNATIVE_CRDS_DIR"
 ARGOCD_ENV = "argocd"
 KNATIVE_DIR = Path("deployments/knative")
 ARGOCD_DIR = Path("deployments/argocd")
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+#: Names kustomize looks for in a kustomization directory, in its order.
+KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+#: Kustomization fields whose string entries name a file or a directory kustomize reads.
+_PATH_FIELDS = ("resources", "components", "bases", "crds", "patchesStrategicMerge")
+#: Kustomization fields whose entries are maps that may name a ``path`` or an inline ``patch``.
+_PATCH_FIELDS = ("patches", "patchesJson6902")
 
 
 @dataclass
@@ -81,7 +87,89 @@ class Report:
 
 
 class KustomizeError(RuntimeError):
-    """kustomize could not build an overlay (or is not installed)."""
+    """kustomize could not build an overlay (or is not installed, or ran out of time)."""
+
+
+def _local(directory: Path, entry: str) -> Path | None:
+    """``entry`` as a path under ``directory``; ``None`` for a remote (URL) resource."""
+    if "://" in entry or entry.startswith(("github.com/", "git@")):
+        return None
+    return directory / entry
+
+
+def check_kustomization_inputs(directory: Path) -> list[Path]:
+    """Load every YAML input kustomize would read from ``directory`` through ``yamlio``.
+
+    Walks the kustomization files (``resources``, ``components``, ``bases``, ``crds``,
+    ``patchesStrategicMerge``, the ``path`` and inline ``patch`` of ``patches`` and
+    ``patchesJson6902``), following directories, and returns the files it read. Raises
+    ``yamlio.YamlRefusedError`` for a file or inline patch that is too large, has anchors or
+    aliases or nests too deep, so such input never reaches kustomize (which expands aliases
+    without bound). Syntax errors are left for kustomize to report; entries that name
+    nothing are skipped (kustomize reports those too).
+    """
+    read: list[Path] = []
+    seen: set[Path] = set()
+    stack = [directory]
+    while stack:
+        current = stack.pop()
+        key = current.resolve()
+        if key in seen:
+            continue
+        seen.add(key)
+        found = [current / n for n in KUSTOMIZATION_NAMES if (current / n).is_file()]
+        if not found:
+            continue
+        data = _load_input(found[0], read)
+        for where, entry in _kustomization_entries(found[0], data):
+            if "\n" in entry:  # an inline patch (patchesStrategicMerge allows one)
+                yamlio.check_text(entry, where)
+                continue
+            path = _local(current, entry)
+            if path is None:
+                continue
+            if path.is_dir():
+                stack.append(path)
+            elif path.is_file():
+                _load_input(path, read)
+    return read
+
+
+def _kustomization_entries(path: Path, data: Any) -> list[tuple[str, str]]:
+    """(where, entry) for each path or inline patch the kustomization ``data`` names; an
+    inline ``patch`` of ``patches``/``patchesJson6902`` is checked here already."""
+    if not isinstance(data, Mapping):
+        return []
+    entries: list[tuple[str, str]] = []
+    for name in _PATH_FIELDS:
+        values = data.get(name)
+        for index, value in enumerate(values if isinstance(values, list) else []):
+            if isinstance(value, str):
+                entries.append((f"{path}: {name}[{index}]", value))
+    for name in _PATCH_FIELDS:
+        values = data.get(name)
+        for index, value in enumerate(values if isinstance(values, list) else []):
+            if not isinstance(value, Mapping):
+                continue
+            if isinstance(value.get("patch"), str):
+                yamlio.check_text(value["patch"], f"{path}: {name}[{index}].patch")
+            if isinstance(value.get("path"), str):
+                entries.append((f"{path}: {name}[{index}].path", value["path"]))
+    return entries
+
+
+def _load_input(path: Path, read: list[Path]) -> Any:
+    """``path``'s first document, after ``yamlio`` checked the whole file; ``None`` for a
+    file that is no valid YAML (kustomize says why)."""
+    read.append(path)
+    text = yamlio.read_text(path)
+    try:
+        documents = yamlio.loads_all(text, str(path))
+    except yamlio.YamlRefusedError:
+        raise
+    except (yaml.YAMLError, UnicodeDecodeError):
+        return None
+    return documents[0] if documents else None
 
 
 def kustomize_command() -> list[str]:
@@ -94,28 +182,47 @@ def kustomize_command() -> list[str]:
 
 
 def kustomize_build(directory: Path) -> list[dict[str, Any]]:
-    """The documents kustomize builds from ``directory``."""
-    done = subprocess.run(  # noqa: S603 - fixed argv, no shell
-        [*kustomize_command(), str(directory)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    """The documents kustomize builds from ``directory``.
+
+    Its inputs are checked first (``check_kustomization_inputs``: a refused file raises
+    ``yamlio.YamlRefusedError`` and kustomize never runs); kustomize gets
+    ``KUSTOMIZE_TIMEOUT_SECONDS``, and its output is loaded through ``yamlio`` too.
+    Raises ``KustomizeError`` when kustomize fails, times out or writes refused YAML.
+    """
+    check_kustomization_inputs(directory)
+    command = [*kustomize_command(), str(directory)]
+    timeout = c.KUSTOMIZE_TIMEOUT_SECONDS
+    try:
+        done = subprocess.run(  # noqa: S603 - fixed argv, no shell
+            command,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        raise KustomizeError(
+            f"`{' '.join(command)}` did not finish within {timeout:g} seconds; stopped"
+        ) from None
     if done.returncode != 0:
         raise KustomizeError(done.stderr.strip() or f"kustomize failed on {directory}")
-    return [d for d in yaml.load_all(done.stdout, Loader=_LOADER) if d is not None]
+    try:
+        documents = yamlio.loads_all(done.stdout, f"the kustomize output of {directory}")
+    except yaml.YAMLError as error:
+        raise KustomizeError(str(error)) from None
+    return [d for d in documents if d is not None]
 
 
-def _try_build(overlay: Path) -> list[dict[str, Any]] | KustomizeError:
+def _try_build(overlay: Path) -> list[dict[str, Any]] | KustomizeError | yamlio.YamlRefusedError:
     try:
         return kustomize_build(overlay)
-    except KustomizeError as error:
+    except (KustomizeError, yamlio.YamlRefusedError) as error:
         return error
 
 
 def overlay_namespace(overlay: Path) -> str | None:
     """The ``namespace:`` an overlay's kustomization sets (what its objects must live in)."""
-    data = yaml.safe_load((overlay / "kustomization.yaml").read_text(encoding="utf-8"))
+    data = yamlio.load_file(overlay / "kustomization.yaml")
     value = data.get("namespace") if isinstance(data, Mapping) else None
     return value if isinstance(value, str) else None
 
@@ -244,7 +351,10 @@ def _check_argocd(
         docs: list[dict[str, Any]] = []
         for path in sorted(argocd_dir.glob("*.yaml")):
             try:
-                loaded = list(yaml.load_all(path.read_text(encoding="utf-8"), Loader=_LOADER))
+                loaded = yamlio.load_all_file(path)
+            except yamlio.YamlRefusedError as error:
+                report.violations.append(Violation("yaml/refused", str(error), env=ARGOCD_ENV))
+                continue
             except yaml.YAMLError as error:
                 report.violations.append(
                     Violation(
@@ -302,6 +412,9 @@ def validate_tree(
     for overlay, built in zip(overlays, builds, strict=True):
         env = overlay.name
         report.environments.append(env)
+        if isinstance(built, yamlio.YamlRefusedError):
+            report.violations.append(Violation("yaml/refused", str(built), env=env))
+            continue
         if isinstance(built, KustomizeError):
             report.violations.append(Violation("kustomize/build", str(built), env=env))
             continue
