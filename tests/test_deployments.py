@@ -286,11 +286,27 @@ def _canonical(docs: list[dict[str, Any]]) -> list[str]:
     return sorted(yaml.safe_dump(d, sort_keys=True) for d in docs)
 
 
+class _PlainDumper(yaml.SafeDumper):
+    """Writes a repeated object out again instead of as an anchor and alias.
+
+    A mutation may put one object in two places; PyYAML would then write `&id001` /
+    `*id001`, which the validator refuses (aliases can expand without bound) and a
+    cluster never sees from kustomize.
+    """
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def _dump_all(docs: list[dict[str, Any]]) -> str:
+    return yaml.dump_all(docs, Dumper=_PlainDumper, sort_keys=False)
+
+
 def _write_prebuilt(root: Path, overlay: str, docs: list[dict[str, Any]], namespace: str) -> None:
     """An overlay whose kustomization just lists already-built documents."""
     target = root / OVERLAYS / overlay
     target.mkdir(parents=True)
-    (target / "world.yaml").write_text(yaml.safe_dump_all(docs, sort_keys=False))
+    (target / "world.yaml").write_text(_dump_all(docs))
     kustomization = {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
@@ -341,7 +357,7 @@ def rule_verdicts(
                 if overlay != ARGOCD_ENV:
                     _write_prebuilt(root, overlay, [], namespace)
             (root / ARGOCD).mkdir(parents=True)
-            (root / ARGOCD / "world.yaml").write_text(yaml.safe_dump_all(argocd, sort_keys=False))
+            (root / ARGOCD / "world.yaml").write_text(_dump_all(argocd))
             report = kv.validate_tree(root, crds_dir, [ARGOCD_ENV])
             found = [*report.violations, *report.warnings]
             verdicts[rule] = (END_TO_END, {v.rule for v in found}, [str(v) for v in found])
