@@ -27,11 +27,12 @@ from .errors import (
 )
 from .models import (
     CACHED_KEY_LENGTH,
+    DEFAULT_CHARSET,
     REQUIRED_ATTRIBUTES,
     CloudEvent,
     DataKind,
-    data_kind,
     event_from_mapping,
+    media_type,
 )
 
 STRUCTURED_CONTENT_TYPE: Final = "application/cloudevents+json"
@@ -82,27 +83,41 @@ _cached_content_mode = lru_cache(maxsize=256)(_content_mode)
 
 
 def decode_data(content_type: str | None, body: bytes) -> tuple[Any, str | None]:
-    """Binary-mode body to ``(data, data_base64)`` by the kind of its content type."""
+    """Binary-mode body to ``(data, data_base64)`` by the kind of its content type.
+
+    The content type is checked first (400 when it is no media type, 415 for an
+    unsupported charset); text and JSON are decoded in its ``charset`` (default UTF-8).
+    """
+    codec: str | None
+    if content_type is None:
+        kind, codec = DataKind.JSON, DEFAULT_CHARSET
+    else:
+        kind, codec = media_type(content_type)
     if not body:
         return None, None
-    kind = data_kind(content_type)
-    if kind is DataKind.JSON:
-        try:
-            return orjson.loads(body), None
-        except orjson.JSONDecodeError as exc:
-            raise CloudEventSerializationError(
-                f"data is not valid JSON: {exc}", attribute="data"
-            ) from None
-    if kind is DataKind.TEXT:
-        try:
-            return body.decode("utf-8"), None
-        except UnicodeDecodeError:
-            raise CloudEventSerializationError(
-                f"data of type {content_type} is not valid UTF-8 text", attribute="data"
-            ) from None
-    import base64  # noqa: PLC0415 - only opaque payloads need it; keeps the JSON path lean
+    if kind is DataKind.JSON and codec == DEFAULT_CHARSET:  # the common case: no copy
+        return _json_data(body), None
+    if codec is None:  # opaque data
+        import base64  # noqa: PLC0415 - only opaque payloads need it; keeps the JSON path lean
 
-    return None, base64.b64encode(body).decode("ascii")
+        return None, base64.b64encode(body).decode("ascii")
+    try:
+        text = body.decode(codec)
+    except UnicodeDecodeError:
+        raise CloudEventSerializationError(
+            f"data is not valid {codec} text (datacontenttype {content_type!r})",
+            attribute="data",
+        ) from None
+    return (_json_data(text) if kind is DataKind.JSON else text), None
+
+
+def _json_data(text: bytes | str) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise CloudEventSerializationError(
+            f"data is not valid JSON: {exc}", attribute="data"
+        ) from None
 
 
 def parse_binary(ce: Mapping[str, str], content_type: str | None, body: bytes) -> CloudEvent:
