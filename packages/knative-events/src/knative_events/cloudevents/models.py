@@ -224,7 +224,11 @@ _cached_media_type = lru_cache(maxsize=256)(_media_type)
 
 
 def parse_time(value: object) -> datetime:
-    """An RFC 3339 timestamp (string or aware datetime) as an aware datetime."""
+    """An RFC 3339 timestamp (string or aware datetime) as an aware datetime.
+
+    A leap second (``...T23:59:60Z``) is accepted as ``23:59:59.999999`` (see
+    :func:`_leap_second`).
+    """
     if isinstance(value, datetime):
         if value.tzinfo is None or value.utcoffset() is None:
             raise _invalid("time", "attribute 'time' must be timezone-aware")
@@ -238,7 +242,32 @@ def parse_time(value: object) -> datetime:
     try:
         return datetime.fromisoformat(value.upper())
     except ValueError as exc:
+        if value[17:19] == "60":  # the only place a leap second costs anything
+            return _leap_second(value)
         raise _invalid("time", f"attribute 'time' is not a valid timestamp: {exc}") from None
+
+
+def _leap_second(value: str) -> datetime:
+    """A leap second (RFC 3339 5.7: ``23:59:60Z``, or the same moment at another offset).
+
+    ``datetime`` cannot hold second 60, so the time becomes the last microsecond before
+    the next minute (``23:59:59.999999``, fraction dropped, offset kept): it still sorts
+    after every earlier time of the day and before the next day. A second 60 that is not
+    the last second of a UTC day is refused.
+    """
+    rest = value[19:].lstrip(".0123456789")  # the fraction, if any, then the offset
+    try:
+        moment = datetime.fromisoformat((value[:17] + "59" + rest).upper())
+        utc = moment.astimezone(UTC)
+    except (ValueError, OverflowError) as exc:
+        raise _invalid("time", f"attribute 'time' is not a valid timestamp: {exc}") from None
+    if (utc.hour, utc.minute) != (23, 59):
+        raise _invalid(
+            "time",
+            f"attribute 'time' has second 60, which only the last minute of a UTC day "
+            f"can have (a leap second): {value!r}",
+        )
+    return moment.replace(microsecond=999_999)
 
 
 def format_time(value: datetime) -> str:
