@@ -298,3 +298,41 @@ def test_data_the_charset_cannot_hold_is_a_serialization_error(
     with pytest.raises(CloudEventSerializationError) as caught:
         to_binary(event)
     assert caught.value.attribute == "data"
+
+
+@pytest.mark.parametrize(
+    ("content_type", "status"),
+    [
+        ("application/cloudevents+json; a=\r\nX-Evil: 1", 400),
+        ("application/cloudevents+json; charset", 400),
+        ("application/cloudevents+json; charset=iso-8859-1", 415),
+        ("application/cloudevents+json; charset=klingon", 415),
+        ("application/cloudevents-batch+json; a=\x00", 400),
+        ("application/cloudevents-batch+json; charset=us-ascii", 415),
+    ],
+)
+async def test_the_structured_and_batch_content_type_is_checked_in_full(
+    content_type: str, status: int
+) -> None:
+    endpoint = EventEndpoint(
+        make_registry([]),
+        max_body_bytes=10_000,
+        handler_timeout_seconds=5.0,
+        max_concurrent_handlers=10,
+    )
+    with pytest.raises(CloudEventValidationError) as caught:
+        endpoint.parse(content_type, {}, orjson.dumps(ATTRIBUTES))
+    assert (caught.value.status, caught.value.attribute) == (status, "datacontenttype")
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "application/cloudevents+json",
+        "Application/CloudEvents+JSON; charset=UTF-8",
+        'application/cloudevents+json;charset="utf-8"',
+    ],
+)
+def test_utf8_structured_content_types_are_read(content_type: str) -> None:
+    event = from_http({"content-type": content_type}, orjson.dumps(ATTRIBUTES))
+    assert event.type == "t.record"

@@ -24,6 +24,7 @@ from .errors import (
     CloudEventError,
     CloudEventSerializationError,
     CloudEventValidationError,
+    UnsupportedCharsetError,
     UnsupportedContentTypeError,
 )
 from .models import (
@@ -66,20 +67,36 @@ def _content_mode(content_type: str | None) -> ContentMode:
     media = content_type.partition(";")[0].strip().lower()
     if media.startswith("application/cloudevents-batch"):
         if media == BATCH_CONTENT_TYPE:
-            return ContentMode.BATCH
+            return _utf8_json(content_type, ContentMode.BATCH)
         raise UnsupportedContentTypeError(
             f"batch format {media!r} is not supported; send {BATCH_CONTENT_TYPE}",
             attribute="datacontenttype",
         )
     if media.startswith("application/cloudevents"):
         if media == STRUCTURED_CONTENT_TYPE:
-            return ContentMode.STRUCTURED
+            return _utf8_json(content_type, ContentMode.STRUCTURED)
         raise UnsupportedContentTypeError(
             f"event format {media!r} is not supported; send {STRUCTURED_CONTENT_TYPE} "
             "or use binary mode",
             attribute="datacontenttype",
         )
     return ContentMode.BINARY
+
+
+def _utf8_json(content_type: str, mode: ContentMode) -> ContentMode:
+    """A structured or batch Content-Type, checked in full like any media type.
+
+    The JSON event format is UTF-8 (and orjson reads nothing else), so another charset is
+    a 415 rather than a body silently read in the wrong one.
+    """
+    _, codec = media_type(content_type)
+    if codec != DEFAULT_CHARSET:
+        raise UnsupportedCharsetError(
+            f"Content-Type {content_type!r}: {mode.value} events are read as UTF-8 JSON; "
+            "send charset=utf-8 or no charset",
+            attribute="datacontenttype",
+        )
+    return mode
 
 
 _cached_content_mode = lru_cache(maxsize=256)(_content_mode)
