@@ -96,3 +96,11 @@ async def test_a_content_length_of_non_ascii_digits_is_no_server_error(declared:
         "app": FastAPI(),
     }
     assert await read_body(Request(scope, receive)) == b"{}"
+
+
+@pytest.mark.parametrize("name", ["Bad-Name", "a/b", "x\n", ""])
+def test_a_null_member_is_absent_but_its_name_is_still_checked(name: str) -> None:
+    with pytest.raises(CloudEventError) as caught:
+        parser.parse_structured(orjson.dumps({**REQUIRED, name: None}))
+    assert (caught.value.status, caught.value.attribute) == (400, name)
+    assert parser.parse_structured(orjson.dumps({**REQUIRED, "gone": None})).extensions == {}

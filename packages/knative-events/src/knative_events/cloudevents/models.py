@@ -288,14 +288,18 @@ def _present_string(name: str, value: object) -> str:
     return value
 
 
-def check_extension(name: str, value: object) -> ExtensionValue:
-    """Check an extension attribute's name (spec: a-z and 0-9 only) and value type."""
+def _check_extension_name(name: str) -> None:
     if name in _KNOWN_MEMBERS or not _EXTENSION_NAME.fullmatch(name):
         raise _invalid(
             name,
             f"extension attribute name {name!r} must consist of lowercase letters a-z and "
             "digits 0-9 only and must not be 'data' or a context attribute's name",
         )
+
+
+def check_extension(name: str, value: object) -> ExtensionValue:
+    """Check an extension attribute's name (spec: a-z and 0-9 only) and value type."""
+    _check_extension_name(name)
     if isinstance(value, bool | str):
         return value
     if isinstance(value, int):
@@ -433,8 +437,10 @@ def _check_extensions(raw: Mapping[str, Any], *, python_api: bool) -> dict[str, 
     for name, value in raw.items():
         if name in _KNOWN_MEMBERS or (python_api and name == "extensions"):
             continue
-        if value is not None:  # JSON null means "absent" in the JSON event format
+        if value is not None:
             extensions[name] = check_extension(name, value)
+        else:  # JSON null means "absent" in the JSON event format, but the name must be valid
+            _check_extension_name(name)
     return extensions
 
 
