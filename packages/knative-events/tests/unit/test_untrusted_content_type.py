@@ -6,6 +6,7 @@ go through the same check, and a bad value is a 4xx problem naming ``datacontent
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -336,3 +337,19 @@ async def test_the_structured_and_batch_content_type_is_checked_in_full(
 def test_utf8_structured_content_types_are_read(content_type: str) -> None:
     event = from_http({"content-type": content_type}, orjson.dumps(ATTRIBUTES))
     assert event.type == "t.record"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "a/b;" + " " * 65_536 + "\x00",
+        "a/b" + "; " * 32_768 + "\x00",
+        "a/b" + ";a=b " * 16_384 + "\x00",
+        'a/b; a="' + "\\a" * 32_768 + "\x00",
+    ],
+)
+def test_a_long_hostile_media_type_is_refused_in_linear_time(value: str) -> None:
+    started = time.perf_counter()
+    with pytest.raises(CloudEventValidationError):
+        media_type(value)
+    assert time.perf_counter() - started < 0.5

@@ -55,7 +55,9 @@ _RFC3339 = re.compile(
 _TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z\-]+"  # noqa: S105 - an RFC 9110 token pattern
 _OWS = r"[ \t]*"
 _QUOTED_STRING = r'"(?:[\t !#-\[\]-~\xa0-\xff]|\\[\t !-~\xa0-\xff])*"'
-_PARAMETER = rf";{_OWS}(?:({_TOKEN})=({_TOKEN}|{_QUOTED_STRING}))?{_OWS}"
+# Each part can match in one way only (OWS follows ";" and a parameter, never twice in a
+# row): the match stays linear in the value's length, whatever a sender writes.
+_PARAMETER = rf";{_OWS}(?:({_TOKEN})=({_TOKEN}|{_QUOTED_STRING}){_OWS})?"
 _MEDIA_TYPE = re.compile(rf"{_TOKEN}/{_TOKEN}{_OWS}((?:{_PARAMETER})*)")
 _PARAMETERS = re.compile(_PARAMETER)
 _QUOTED_PAIR = re.compile(r"\\(.)", re.DOTALL)
