@@ -38,15 +38,13 @@ from .overlays import (
     env_argument,
     find_image_entry,
     load_yaml,
-    overlay_directory,
     pinned_revision,
     replace_block,
     unified_diff,
     write_all,
 )
 from .project import add_root_argument, find_root
-from .validate import check_kustomization_inputs
-from .yamlio import YamlRefusedError
+from .validate import checked_overlay
 
 HELP = "write (set) or read (get) the image digest of an environment's overlay"
 ACTIONS = ("set", "get")
@@ -69,14 +67,7 @@ class DigestChange:
 
 def overlay_image(root: Path, env: str) -> tuple[Path, str, dict[str, Any], int, Image]:
     """The kustomization of ``env``'s overlay and the service's images entry in it."""
-    directory = overlay_directory(root, env)
-    if not directory.is_dir():
-        raise OverlayError(f"no overlay for environment {env!r} at {directory}")
-    try:  # every file kustomize would read: a refused one is refused here, not later
-        check_kustomization_inputs(directory)
-    except YamlRefusedError as error:
-        raise OverlayError(str(error)) from None
-    path = directory / KUSTOMIZATION
+    path = checked_overlay(root, env) / KUSTOMIZATION
     text, kustomization = load_yaml(path)
     index, image = find_image_entry(kustomization, base_image(root), path)
     return path, text, kustomization, index, image

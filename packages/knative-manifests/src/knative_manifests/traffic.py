@@ -59,13 +59,11 @@ from .overlays import (
     env_argument,
     find_image_entry,
     load_yaml,
-    overlay_directory,
     replace_block,
     write_all,
 )
 from .project import ProjectConfigError, add_root_argument, find_root, load_project_config
-from .validate import check_kustomization_inputs
-from .yamlio import YamlRefusedError
+from .validate import checked_overlay
 
 HELP = "start, shift, promote or roll back a canary in an environment's overlay"
 ACTIONS: Final = ("status", "start", "shift", "promote", "rollback")
@@ -142,13 +140,7 @@ class Overlay:
     @classmethod
     def load(cls, root: Path, env: str) -> Overlay:
         """Read ``<root>/deployments/knative/overlays/<env>`` (``EnvNameError`` for a bad name)."""
-        directory = overlay_directory(root, env)
-        if not directory.is_dir():
-            raise TrafficCommandError(f"no overlay for environment {env!r} at {directory}")
-        try:  # every file kustomize would read: a refused one is refused here, not later
-            check_kustomization_inputs(directory)
-        except YamlRefusedError as error:
-            raise TrafficCommandError(str(error)) from None
+        directory = checked_overlay(root, env)
         patch_text, patch = load_yaml(directory / SERVICE_PATCH)
         kustomization_text, kustomization = load_yaml(directory / KUSTOMIZATION)
         return cls(

@@ -30,7 +30,7 @@ from . import constants as c
 from . import yamlio
 from .argo import TemplateError, generate_applications
 from .handlers import check_handlers, load_registry
-from .overlays import EnvNameError, env_argument, overlay_directory
+from .overlays import EnvNameError, OverlayError, env_argument, overlay_directory
 from .project import (
     ProjectConfig,
     ProjectConfigError,
@@ -95,6 +95,23 @@ def _local(directory: Path, entry: str) -> Path | None:
     if "://" in entry or entry.startswith(("github.com/", "git@")):
         return None
     return directory / entry
+
+
+def checked_overlay(root: Path, env: str) -> Path:
+    """``env``'s overlay directory, once it exists and every file kustomize would read passes.
+
+    The editing commands (image, traffic, promote) start here, so a missing overlay or a
+    refused input (too large, aliases) stops them before they read or write anything.
+    Raises ``EnvNameError`` for a bad name and ``OverlayError`` for the rest.
+    """
+    directory = overlay_directory(root, env)
+    if not directory.is_dir():
+        raise OverlayError(f"no overlay for environment {env!r} at {directory}")
+    try:
+        check_kustomization_inputs(directory)
+    except yamlio.YamlRefusedError as error:
+        raise OverlayError(str(error)) from None
+    return directory
 
 
 def check_kustomization_inputs(directory: Path) -> list[Path]:
