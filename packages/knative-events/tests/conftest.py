@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +22,7 @@ from knative_events.app import ServiceApp, create_app
 from knative_events.cloudevents.models import CloudEvent
 from knative_events.cloudevents.registry import HandlerRegistry
 from knative_events.settings import Settings
+from knative_events.testing import wait_until_ready
 
 BINARY_HEADERS = {
     "ce-specversion": "1.0",
@@ -172,15 +172,7 @@ def live_server() -> Iterator[LiveServer]:
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            if httpx.get(f"{url}/health/ready", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        assert time.monotonic() < deadline, "the server did not become ready"
-        time.sleep(0.05)
+    wait_until_ready(url, timeout=20)
     yield LiveServer(url=url, app=app, gate=gate)
     gate.release.set()
     server.should_exit = True

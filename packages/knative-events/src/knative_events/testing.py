@@ -15,6 +15,8 @@ in production::
 
 from __future__ import annotations
 
+import subprocess
+import time
 import uuid
 from collections.abc import Mapping
 from contextlib import AsyncExitStack
@@ -124,3 +126,26 @@ def _result(response: httpx.Response) -> EventResult:
     return EventResult(
         status=response.status_code, headers=response.headers, problem=problem, reply=reply
     )
+
+
+def wait_until_ready(
+    url: str, *, process: subprocess.Popen[Any] | None = None, timeout: float = 30.0
+) -> None:
+    """Poll ``<url>/health/ready`` until it answers 200, for tests that start a real server.
+
+    Fails (AssertionError) after ``timeout`` seconds, or at once when ``process`` (the
+    server, if the test started one) has exited: a crash at start-up is reported as such
+    instead of as a slow start.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{url}/health/ready", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if process is not None and process.poll() is not None:
+            raise AssertionError("the server exited during start-up")
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"{url} did not become ready in {timeout:g} s")
+        time.sleep(0.05)

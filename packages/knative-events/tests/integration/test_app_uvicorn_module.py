@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -14,6 +13,7 @@ import orjson
 import pytest
 
 from example_service import EVENT_TYPES
+from knative_events.testing import wait_until_ready
 
 pytestmark = pytest.mark.integration
 
@@ -29,16 +29,7 @@ def test_the_module_app_serves_every_answered_type_and_stops_on_sigterm(free_por
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{free_port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, "uvicorn exited during start-up"
-            assert time.monotonic() < deadline, "the app did not become ready"
-            time.sleep(0.1)
+        wait_until_ready(url, process=process)
         for event_type in EVENT_TYPES:
             headers = {
                 "ce-specversion": "1.0",
