@@ -14,12 +14,21 @@ on a sync function or a type registered twice, at import time rather than per ev
 ``direct_only=True`` marks a handler that no Trigger delivers to: it is called directly (a
 client POSTs to the service) or through a SinkBinding. It changes nothing at run time; the
 manifest tooling reads it so ``validate`` does not warn that no Trigger reaches the type.
+
+The registry is also the service's event contract, read by ``knative-manifests contracts``
+(Triggers, JSON Schemas, EventTypes, AsyncAPI) so that nothing is written twice:
+
+* ``attributes={"source": "/orders"}`` adds exact-match attributes to the handler's
+  Trigger filter besides ``type`` (nothing changes at run time: the broker filters);
+* ``registry.emits("com.example.order.accepted", data=OrderAccepted)`` declares a type the
+  service sends (a reply or through the emitter), so its EventType and schema exist too.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable, Iterator
+import re
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
@@ -47,6 +56,14 @@ class Registration:
     model: type[BaseModel] | None
     direct_only: bool = False
     """Reached without a Trigger (called directly or via a SinkBinding)."""
+    attributes: tuple[tuple[str, str], ...] = ()
+    """Exact-match Trigger filter attributes besides ``type`` (sorted name, value pairs)."""
+
+    @property
+    def description(self) -> str:
+        """The first line of the handler's docstring: what the contract says of the type."""
+        doc = inspect.getdoc(self.handler) or ""
+        return doc.strip().partition("\n")[0].strip()
 
     @property
     def name(self) -> str:
@@ -80,20 +97,66 @@ class Registration:
             ) from None
 
 
+@dataclass(frozen=True, slots=True)
+class Emitted:
+    """A type the service sends: declared for its contract, never dispatched."""
+
+    event_type: str
+    model: type[BaseModel] | None = None
+    description: str = ""
+
+
+_ATTRIBUTE_NAME = re.compile(r"[a-z0-9]{1,20}")
+
+
+def _filter_attributes(
+    event_type: str, attributes: Mapping[str, str] | None
+) -> tuple[tuple[str, str], ...]:
+    """Checked Trigger filter attributes: CloudEvents attribute names, non-empty strings."""
+    if not attributes:
+        return ()
+    if not isinstance(attributes, Mapping):
+        raise TypeError(f"attributes of {event_type!r} must be a mapping of name to value")
+    for name, value in attributes.items():
+        if not isinstance(name, str) or not _ATTRIBUTE_NAME.fullmatch(name):
+            raise ValueError(
+                f"filter attribute {name!r} of {event_type!r} is no CloudEvents attribute name "
+                "(1 to 20 lowercase letters or digits)"
+            )
+        if name == "type":
+            raise ValueError(f"the handler of {event_type!r} filters on type already; drop it")
+        if not isinstance(value, str) or not value:
+            raise ValueError(
+                f"filter attribute {name!r} of {event_type!r} needs a non-empty string"
+            )
+    return tuple(sorted(attributes.items()))
+
+
 class HandlerRegistry:
     """Maps each CloudEvent type to exactly one async handler."""
 
     def __init__(self) -> None:
         self._registrations: dict[str, Registration] = {}
+        self._emitted: dict[str, Emitted] = {}
 
     @overload
     def on(
-        self, event_type: str, data: None = None, *, direct_only: bool = False
+        self,
+        event_type: str,
+        data: None = None,
+        *,
+        direct_only: bool = False,
+        attributes: Mapping[str, str] | None = None,
     ) -> Callable[[RawHandler], RawHandler]: ...
 
     @overload
     def on(
-        self, event_type: str, data: type[M], *, direct_only: bool = False
+        self,
+        event_type: str,
+        data: type[M],
+        *,
+        direct_only: bool = False,
+        attributes: Mapping[str, str] | None = None,
     ) -> Callable[[ModelHandler[M]], ModelHandler[M]]: ...
 
     def on(
@@ -102,18 +165,22 @@ class HandlerRegistry:
         data: type[BaseModel] | None = None,
         *,
         direct_only: bool = False,
+        attributes: Mapping[str, str] | None = None,
     ) -> Callable[[Any], Any]:
         """Register the decorated coroutine function as the handler of ``event_type``.
 
-        ``direct_only=True``: no Trigger delivers this type (see the module docstring).
+        ``direct_only=True``: no Trigger delivers this type; ``attributes``: extra exact
+        Trigger filters (see the module docstring).
         """
         if not isinstance(event_type, str) or not event_type:
             raise ValueError("event_type must be a non-empty string")
         if data is not None and not _is_model_class(data):
             raise TypeError(f"data must be a pydantic model class or None, not {data!r}")
 
+        checked = _filter_attributes(event_type, attributes)
+
         def register(handler: Any) -> Any:
-            self.add(event_type, handler, data, direct_only=direct_only)
+            self.add(event_type, handler, data, direct_only=direct_only, attributes=dict(checked))
             return handler
 
         return register
@@ -125,6 +192,7 @@ class HandlerRegistry:
         model: type[BaseModel] | None = None,
         *,
         direct_only: bool = False,
+        attributes: Mapping[str, str] | None = None,
     ) -> None:
         """Register without the decorator syntax."""
         if not inspect.iscoroutinefunction(handler):
@@ -133,8 +201,33 @@ class HandlerRegistry:
         if existing is not None:
             raise ValueError(f"{event_type!r} already has a handler: {existing.name}")
         self._registrations[event_type] = Registration(
-            event_type, handler, model, direct_only=bool(direct_only)
+            event_type,
+            handler,
+            model,
+            direct_only=bool(direct_only),
+            attributes=_filter_attributes(event_type, attributes),
         )
+
+    def emits(
+        self, event_type: str, data: type[BaseModel] | None = None, *, description: str = ""
+    ) -> None:
+        """Declare that the service sends ``event_type`` (data ``data``), for its contract.
+
+        Nothing is dispatched on it; ``knative-manifests contracts`` writes its JSON Schema
+        and EventType. Declaring a type twice is an error, as registering a handler is.
+        """
+        if not isinstance(event_type, str) or not event_type:
+            raise ValueError("event_type must be a non-empty string")
+        if data is not None and not _is_model_class(data):
+            raise TypeError(f"data must be a pydantic model class or None, not {data!r}")
+        if event_type in self._emitted:
+            raise ValueError(f"{event_type!r} is declared as emitted already")
+        self._emitted[event_type] = Emitted(event_type, data, description)
+
+    @property
+    def emitted(self) -> list[Emitted]:
+        """The declared emitted types, sorted by type."""
+        return [self._emitted[name] for name in sorted(self._emitted)]
 
     def get(self, event_type: str) -> Registration | None:
         """The registration for ``event_type``, or None."""
