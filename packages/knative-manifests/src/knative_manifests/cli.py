@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from . import constants as c
-from . import image, promote, traffic, validate
+from . import contracts, image, promote, traffic, validate
 
 PROG = "knative-manifests"
 
@@ -32,6 +32,7 @@ COMMANDS: dict[str, Command] = {
     "traffic": traffic,
     "image": image,
     "promote": promote,
+    "contracts": contracts,
 }
 
 

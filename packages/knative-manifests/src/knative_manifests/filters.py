@@ -46,7 +46,7 @@ class FilterError(ValueError):
 class Result(enum.Enum):
     """A filter's answer; only FAIL keeps an event from the subscriber."""
 
-    PASS = "pass"
+    PASS = "pass"  # noqa: S105 - a filter result, not a password
     FAIL = "fail"
     NONE = "none"
 
@@ -86,9 +86,9 @@ def attributes_filter(attributes: Mapping[str, Any] | None, event: Mapping[str, 
     if attributes is None:
         return Result.NONE
     _check_names(attributes, "filter.attributes")
-    for name, wanted in attributes.items():
+    for name, given in attributes.items():
         value = lookup(event, name)
-        wanted = "" if wanted is None else str(wanted)
+        wanted = "" if given is None else str(given)
         if value is None or (wanted == "" and value == ""):
             return Result.FAIL
         if wanted not in ("", value):
@@ -116,8 +116,7 @@ def _dialect(filter_: Mapping[str, Any]) -> str | None:
     present = [d for d in DIALECTS if filter_.get(d) not in (None, "", [], {})]
     if len(present) > 1:
         raise FilterError(
-            f"multiple dialects found ({', '.join(present)}), filters can have only one "
-            "dialect set"
+            f"multiple dialects found ({', '.join(present)}), filters can have only one dialect set"
         )
     return present[0] if present else None
 
@@ -203,9 +202,7 @@ _TOKEN = re.compile(
     r"|(?P<op><>|!=|<=|>=|=|<|>|\(|\)|,|[-+*/%])"
     r"|(?P<word>[A-Za-z_][A-Za-z0-9_]*))"
 )
-_KEYWORDS = frozenset(
-    {"AND", "OR", "XOR", "NOT", "LIKE", "IN", "EXISTS", "TRUE", "FALSE"}
-)
+_KEYWORDS = frozenset({"AND", "OR", "XOR", "NOT", "LIKE", "IN", "EXISTS", "TRUE", "FALSE"})
 
 
 class _Missing(Exception):
@@ -325,7 +322,7 @@ class _Parser:
             raise FilterError(f"cesql: NOT must precede LIKE or IN here: {self.expression!r}")
         return left
 
-    def atom(self) -> tuple[Any, ...]:
+    def atom(self) -> tuple[Any, ...]:  # noqa: PLR0912 - one branch per kind of token
         token = self.peek()
         if token is None:
             raise FilterError(f"cesql: the expression {self.expression!r} ends too early")
@@ -404,15 +401,17 @@ def _compare(operator: str, left: Any, right: Any) -> bool:
         return bool(left == right)
     if operator in ("!=", "<>"):
         return bool(left != right)
-    return {"<": left < right, "<=": left <= right, ">": left > right, ">=": left >= right}[
-        operator
-    ]
+    results: dict[str, bool] = {
+        "<": left < right,
+        "<=": left <= right,
+        ">": left > right,
+        ">=": left >= right,
+    }
+    return results[operator]
 
 
 def _like(value: str, pattern: str) -> bool:
-    regex = "".join(
-        ".*" if ch == "%" else "." if ch == "_" else re.escape(ch) for ch in pattern
-    )
+    regex = "".join(".*" if ch == "%" else "." if ch == "_" else re.escape(ch) for ch in pattern)
     return re.fullmatch(regex, value, flags=re.DOTALL) is not None
 
 

@@ -11,10 +11,17 @@ the API server cannot know that. With ``registry = "module:attribute"`` in
   ``direct_only`` (called directly or through a SinkBinding): rule
   ``triggers/handler-unrouted``, a warning only, since the handler may be reached otherwise.
 
-A Trigger without a type filter delivers every type, so it reaches every handler.
+Reachability uses Knative's filter semantics (``filters.py``): a probe event of each
+registered type, carrying the filter attributes its handler declares (and the project's
+Trigger ``source``, when ``[tool.knative-manifests.triggers]`` sets one), must pass the
+filter of at least one Trigger that delivers to the service. With that table present the
+Triggers are generated from the registry (``contracts.py``), so an unrouted handler is a
+violation, not a warning: the manifests and the code disagree.
 
 The registry is duck-typed (``.types``: the registered types; ``.get(type)``: a registration
-with a ``direct_only`` attribute, or None), so this package does not depend on the runtime.
+with a ``direct_only`` attribute, or None; optionally ``attributes``, ``model``,
+``description`` per registration and ``.emitted``), so this package does not depend on the
+runtime.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .filters import FilterError, delivers
 from .project import ProjectConfigError
 from .rules import SERVICE, TRIGGER, Violation, group_kind_of
 
@@ -39,14 +47,61 @@ class RegistryImportError(ProjectConfigError):
 
 
 @dataclass(frozen=True)
+class TypeContract:
+    """One event type as the registry declares it, for the Triggers and the contracts."""
+
+    event_type: str
+    schema: Mapping[str, Any] | None = None
+    """The data model's JSON Schema; None: the handler takes any data."""
+    description: str = ""
+    attributes: Mapping[str, str] = field(default_factory=dict)
+    """Extra exact Trigger filter attributes (besides ``type``)."""
+    direct_only: bool = False
+
+
+@dataclass(frozen=True)
 class HandlerTypes:
-    """What the check needs of a registry: each type, and whether it is ``direct_only``."""
+    """What the checks need of a registry: each type, whether it is ``direct_only``, and
+    (from a runtime registry) each handled and emitted type's contract."""
 
     direct_only: Mapping[str, bool] = field(default_factory=dict)
+    contracts: Mapping[str, TypeContract] = field(default_factory=dict)
+    emitted: Mapping[str, TypeContract] = field(default_factory=dict)
 
     @property
     def types(self) -> list[str]:
         return sorted(self.direct_only)
+
+    def contract(self, event_type: str) -> TypeContract:
+        """The contract of a handled type (a bare one when the registry said no more)."""
+        return self.contracts.get(event_type) or TypeContract(
+            event_type, direct_only=self.direct_only.get(event_type, False)
+        )
+
+
+def _schema(model: Any, spec: str, event_type: str) -> Mapping[str, Any] | None:
+    if model is None:
+        return None
+    build = getattr(model, "model_json_schema", None)
+    if not callable(build):
+        raise RegistryImportError(
+            f"registry {spec!r}: the model of {event_type!r} is no pydantic model"
+        )
+    schema = build()
+    return schema if isinstance(schema, Mapping) else None
+
+
+def _contract(item: Any, event_type: str, spec: str) -> TypeContract:
+    attributes = getattr(item, "attributes", ()) or ()
+    pairs = dict(attributes.items() if isinstance(attributes, Mapping) else attributes)
+    description = getattr(item, "description", "")
+    return TypeContract(
+        event_type,
+        schema=_schema(getattr(item, "model", None), spec, event_type),
+        description=description if isinstance(description, str) else "",
+        attributes={str(k): str(v) for k, v in pairs.items()},
+        direct_only=bool(getattr(item, "direct_only", False)),
+    )
 
 
 def _types_of(registry: Any, spec: str) -> HandlerTypes:
@@ -60,12 +115,19 @@ def _types_of(registry: Any, spec: str) -> HandlerTypes:
             "(it needs .types, the registered event types, and .get(type))"
         )
     result: dict[str, bool] = {}
+    contracts: dict[str, TypeContract] = {}
     for event_type in types:
         if not isinstance(event_type, str):
             raise RegistryImportError(f"registry {spec!r}: event type {event_type!r} is no string")
         registration = get(event_type)
         result[event_type] = bool(getattr(registration, "direct_only", False))
-    return HandlerTypes(result)
+        contracts[event_type] = _contract(registration, event_type, spec)
+    emitted: dict[str, TypeContract] = {}
+    for item in getattr(registry, "emitted", None) or ():
+        event_type = getattr(item, "event_type", None)
+        if isinstance(event_type, str):
+            emitted[event_type] = _contract(item, event_type, spec)
+    return HandlerTypes(result, contracts, emitted)
 
 
 def load_registry(spec: str, root: Path) -> HandlerTypes:
@@ -144,24 +206,38 @@ class HandlerCheck:
     warnings: list[Violation] = field(default_factory=list)
 
 
+def probe_event(contract: TypeContract, source: str | None = None) -> dict[str, str]:
+    """An event of ``contract``'s type as the broker would see it from a matching producer."""
+    event = {"specversion": "1.0", "id": "reachability-probe", "source": source or "/probe"}
+    event.update(contract.attributes)
+    event["type"] = contract.event_type
+    return event
+
+
 def check_handlers(
-    handlers: HandlerTypes, environments: Mapping[str, Sequence[Mapping[str, Any]]]
+    handlers: HandlerTypes,
+    environments: Mapping[str, Sequence[Mapping[str, Any]]],
+    *,
+    source: str | None = None,
+    strict: bool = False,
 ) -> HandlerCheck:
-    """Match each environment's Triggers against ``handlers``; see the module docstring."""
+    """Match each environment's Triggers against ``handlers``; see the module docstring.
+
+    ``source``: the Trigger source filter the project sets (added to each probe event);
+    ``strict``: an unreachable handler is a violation (the Triggers come from the code).
+    """
     result = HandlerCheck()
-    routed: set[str] = set()
-    every_type = False
+    triggers: list[Mapping[str, Any]] = []
     for env, docs in environments.items():
         services = _service_names(docs)
         for doc in docs:
             if group_kind_of(doc) != TRIGGER or not _delivers_to(doc, services):
                 continue
+            triggers.append(doc)
             name = str((doc.get("metadata") or {}).get("name", ""))
             event_type = _trigger_type(doc)
             if event_type is None:
-                every_type = True
                 continue
-            routed.add(event_type)
             if event_type not in handlers.direct_only:
                 result.violations.append(
                     Violation(
@@ -175,17 +251,34 @@ def check_handlers(
                         env,
                     )
                 )
-    if every_type:
-        return result
     for event_type in handlers.types:
-        if event_type not in routed and not handlers.direct_only[event_type]:
-            result.warnings.append(
-                Violation(
-                    HANDLER_UNROUTED,
-                    f"the handler of {event_type!r} is registered but no Trigger in "
-                    f"{', '.join(environments) or 'any environment'} routes that type to "
-                    "the service (add a Trigger, or register it with direct_only=True if "
-                    "it is called directly)",
-                )
+        if handlers.direct_only[event_type] or _reachable(
+            probe_event(handlers.contract(event_type), source), triggers
+        ):
+            continue
+        found = Violation(
+            HANDLER_UNROUTED,
+            f"the handler of {event_type!r} is registered but no Trigger in "
+            f"{', '.join(environments) or 'any environment'} delivers that type to the "
+            "service ("
+            + (
+                "run `make contracts` to regenerate the Triggers from the handlers, "
+                if strict
+                else "add a Trigger, "
             )
+            + "or register it with direct_only=True if it "
+            "is called directly)",
+        )
+        (result.violations if strict else result.warnings).append(found)
     return result
+
+
+def _reachable(event: Mapping[str, str], triggers: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether some Trigger's filter passes ``event`` (a filter it cannot read: assume so)."""
+    for trigger in triggers:
+        try:
+            if delivers(trigger, event):
+                return True
+        except FilterError:
+            return True  # reported by the rules as the Trigger's own problem
+    return False

@@ -8,8 +8,13 @@ match handlers and Triggers) and the share a new canary gets (``traffic start``)
     registry = "hello_events.handlers:registry"
     canary-percent = 10
 
-Both keys are optional. A key this package does not know, or a value of the wrong type,
-is an error naming the key and the file: a typo must not silently turn a check off.
+    [tool.knative-manifests.contracts]   # make contracts: Triggers, schemas, EventTypes...
+    service = "hello-events"
+    broker = "default"
+
+All keys are optional (``contracts.py`` checks the contracts table's keys). A key this
+package does not know, or a value of the wrong type, is an error naming the key and the
+file: a typo must not silently turn a check off.
 """
 
 from __future__ import annotations
@@ -48,6 +53,8 @@ class ProjectConfig:
     registry: str | None = None
     canary_percent: int | None = None
     source: Path | None = None
+    contracts: dict[str, Any] | None = None
+    """The raw ``[tool.knative-manifests.contracts]`` table; ``contracts.py`` checks it."""
 
 
 def find_root(start: Path | None = None) -> Path:
@@ -110,7 +117,7 @@ def parse_project_config(text: str, root: Path, source: Path) -> ProjectConfig:
         return ProjectConfig(root=root, source=source)
     if not isinstance(table, dict):
         raise ProjectConfigError(f"{source}: [tool.{TOOL_TABLE}] must be a table")
-    known = {"registry", "canary-percent"}
+    known = {"registry", "canary-percent", "contracts"}
     unknown = sorted(set(table) - known)
     if unknown:
         raise ProjectConfigError(
@@ -119,7 +126,11 @@ def parse_project_config(text: str, root: Path, source: Path) -> ProjectConfig:
         )
     registry = table.get("registry")
     percent = table.get("canary-percent")
+    contracts = table.get("contracts")
+    if contracts is not None and not isinstance(contracts, dict):
+        raise ProjectConfigError(f"{source}: [tool.{TOOL_TABLE}.contracts] must be a table")
     return ProjectConfig(
+        contracts=contracts,
         root=root,
         registry=None if registry is None else _registry(registry, source),
         canary_percent=None if percent is None else _canary_percent(percent, source),

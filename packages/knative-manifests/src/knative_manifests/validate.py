@@ -29,6 +29,8 @@ import yaml
 from . import constants as c
 from . import yamlio
 from .argo import TemplateError, generate_applications
+from .contracts import parse_contracts
+from .contracts import stale as stale_contracts
 from .handlers import check_handlers, load_registry
 from .overlays import EnvNameError, OverlayError, env_argument, overlay_directory
 from .project import (
@@ -443,9 +445,21 @@ def validate_tree(
         found += check_references(docs, external, overlay_namespace(overlay))
         report.violations.extend(_tag(found, env))
         report.warnings.extend(_tag(check_warnings(docs), env))
+    contracts = (
+        parse_contracts(project.contracts, f"{project.source} [tool.knative-manifests.contracts]")
+        if project.contracts is not None
+        else None
+    )
+    if contracts is not None and handlers is not None:
+        report.violations.extend(stale_contracts(root, contracts, handlers))
     if handlers is not None and outputs:
         environments = {o.name: outputs[o.resolve()] for o in overlays if o.resolve() in outputs}
-        matched = check_handlers(handlers, environments)
+        matched = check_handlers(
+            handlers,
+            environments,
+            source=contracts.source if contracts else None,
+            strict=contracts is not None and contracts.broker is not None,
+        )
         report.violations.extend(matched.violations)
         report.warnings.extend(matched.warnings)
 
