@@ -72,7 +72,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--type", required=True, dest="event_type", help="the event's type")
     parser.add_argument("--url", default=None, help="where to POST (default: %(default)s, "
                         "i.e. http://127.0.0.1:$PORT/ as `make run` serves)")  # fmt: skip
-    parser.add_argument("--source", default=DEFAULT_SOURCE, help="default: %(default)s")
+    parser.add_argument(
+        "--source", default=None, help=f"default: the handler's filter source, or {DEFAULT_SOURCE}"
+    )
     parser.add_argument("--id", default=None, help="default: a new UUID")
     parser.add_argument("--subject", default=None)
     parser.add_argument(
@@ -150,19 +152,29 @@ def read_data(text: str) -> Any:
         raise SendError(f"--data {text[:60]!r} is not JSON: {error}") from None
 
 
-def example_data(args: argparse.Namespace, root: Path) -> Any:
-    """The handler's example data (``{}`` for a handler without a model)."""
+def registration_defaults(args: argparse.Namespace, root: Path) -> tuple[Any, dict[str, str]]:
+    """The handler's example data (``{}`` without a model) and its Trigger filter attributes.
+
+    The attributes (``registry.on(..., attributes=...)``) become the event's defaults, so
+    the event sent is one the handler's Trigger delivers (``--via-triggers`` shows it).
+    """
     spec = args.registry or registry_spec(root)
     if spec is None:
-        raise SendError(
-            "no --data and no registry to build an example from: pass --data or --registry "
-            "(or set [tool.knative-manifests] registry in pyproject.toml)"
-        )
+        if args.data is None:
+            raise SendError(
+                "no --data and no registry to build an example from: pass --data or "
+                "--registry (or set [tool.knative-manifests] registry in pyproject.toml)"
+            )
+        return None, {}
     from .testing import EventFactory  # noqa: PLC0415 - registry types only when needed
 
     registry = load_registry(spec, root)
+    registration = registry.get(args.event_type)
+    attributes = dict(registration.attributes) if registration is not None else {}
+    if args.data is not None:
+        return None, attributes
     try:
-        return EventFactory(registry).data(args.event_type)
+        return EventFactory(registry).data(args.event_type), attributes
     except KeyError as error:
         raise SendError(str(error.args[0])) from None
     except ValueError as error:  # ExampleError
@@ -171,10 +183,15 @@ def example_data(args: argparse.Namespace, root: Path) -> Any:
 
 def build_events(args: argparse.Namespace, root: Path) -> list[CloudEvent]:
     """The event(s) the options describe (``--count`` of them in batch mode)."""
-    data = read_data(args.data) if args.data is not None else example_data(args, root)
+    example, defaults = registration_defaults(args, root)
+    data = read_data(args.data) if args.data is not None else example
     if args.count < 1 or (args.count > 1 and args.mode != "batch"):
         raise SendError("--count must be 1, or more with --mode batch")
-    extensions = dict(args.extension)
+    source = defaults.pop("source", DEFAULT_SOURCE) if args.source is None else args.source
+    subject = defaults.pop("subject", None) if args.subject is None else args.subject
+    defaults.pop("source", None)
+    defaults.pop("subject", None)
+    extensions = {**defaults, **dict(args.extension)}
     events = []
     for index in range(args.count):
         event_id = args.id or str(uuid.uuid4())
@@ -182,9 +199,9 @@ def build_events(args: argparse.Namespace, root: Path) -> list[CloudEvent]:
             events.append(
                 CloudEvent(
                     id=event_id if args.count == 1 else f"{event_id}-{index}",
-                    source=args.source,
+                    source=source,
                     type=args.event_type,
-                    subject=args.subject,
+                    subject=subject,
                     data=data,
                     extensions=extensions or None,
                 )
