@@ -1,3 +1,4 @@
+# ruff: noqa: E501 - a table: one Knative test case per line reads (and diffs) best
 """Knative's own Trigger filter test cases, as data (knative/eventing at 8cf4c4b6, 2026-06-17).
 
 Each case names the Go test it comes from (pkg/eventfilter/...), the filter as a Trigger

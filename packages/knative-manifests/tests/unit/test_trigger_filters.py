@@ -18,7 +18,10 @@ from knative_manifests.filters import (
 
 @pytest.mark.parametrize(
     ("spec", "event", "expected"),
-    [pytest.param(spec, event, want, id=f"{test}: {name}") for test, name, spec, event, want in CASES],
+    [
+        pytest.param(spec, event, want, id=f"{test}: {name}")
+        for test, name, spec, event, want in CASES
+    ],
 )
 def test_knative_case(spec: dict[str, Any], event: dict[str, Any], expected: str) -> None:
     assert trigger_result({"spec": spec}, event) is Result(expected)
@@ -34,7 +37,10 @@ def test_the_table_covers_every_dialect_and_both_filter_kinds() -> None:
 
 def test_filters_win_over_filter_attributes() -> None:
     # pkg/broker/filter: a non-empty spec.filters is used and spec.filter ignored.
-    spec = {"filter": {"attributes": {"type": "x"}}, "filters": [{"exact": {"source": S_EVENT["source"]}}]}
+    spec = {
+        "filter": {"attributes": {"type": "x"}},
+        "filters": [{"exact": {"source": S_EVENT["source"]}}],
+    }
     assert delivers({"spec": spec}, S_EVENT)
 
 
