@@ -656,6 +656,32 @@ DRAWERS: dict[str, Drawer] = {
     "argocd_project": _argocd_project,
     "argocd_auto_sync_prod": _bool,
     "service_manager": _service_manager,
+    "backstage": _bool,
+    "backstage_owner": lambda draw, _: str(
+        draw(
+            st.one_of(
+                st.just("group:platform-team"),
+                st.builds(
+                    "{}:{}{}".format,
+                    st.sampled_from(["group", "user"]),
+                    st.sampled_from(["", "default/", "team-a/"]),
+                    st.from_regex(
+                        r"[A-Za-z0-9]{1,10}([-_.][A-Za-z0-9]{1,10}){0,2}", fullmatch=True
+                    ),
+                ),
+            )
+        )
+    ),
+    "backstage_system": lambda draw, _: str(
+        draw(
+            st.one_of(
+                st.just(""),
+                st.from_regex(
+                    r"([a-z0-9]{1,8}/)?[A-Za-z0-9]{1,10}([-_.][A-Za-z0-9]{1,10})?", fullmatch=True
+                ),
+            )
+        )
+    ),
 }
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 import yaml
+from answers import answer_set_id, pairwise_answer_sets
 from knative_events.testing import wait_until_ready
 from knative_manifests import contracts
 from knative_manifests.schemas import SchemaValidator
@@ -259,3 +260,75 @@ def test_make_send_posts_in_each_mode_and_shows_the_triggers(
     finally:
         server.terminate()
         server.wait(timeout=15)
+
+
+BACKSTAGE_ROWS = [row for row in pairwise_answer_sets() if row.get("backstage")]
+
+
+@pytest.mark.parametrize("data", BACKSTAGE_ROWS, ids=[answer_set_id(d) for d in BACKSTAGE_ROWS])
+def test_catalog_info_of_each_pairwise_backstage_render_is_valid(
+    data: dict[str, Any], renderer: Renderer
+) -> None:
+    root = renderer.render(data)
+    entities = [d for d in yaml.safe_load_all((root / "catalog-info.yaml").read_text()) if d]
+    assert [e["kind"] for e in entities] == ["Component", "API"]
+    component, api = entities
+    assert component["spec"]["owner"] == data.get("backstage_owner", component["spec"]["owner"])
+    assert component["spec"]["providesApis"] == [api["metadata"]["name"]]
+    assert api["spec"]["definition"] == {"$text": "./asyncapi.yaml"}
+    assert (root / "mkdocs.yml").is_file() and (root / "docs/index.md").is_file()
+    service = yaml.safe_load((root / "deployments/knative/base/service.yaml").read_text())
+    assert service["metadata"]["labels"]["backstage.io/kubernetes-id"] == data.get(
+        "service_name", "hello-events"
+    )
+    # The rules of knative_manifests.backstage, on every built environment.
+    report = validate_tree(root, None)
+    assert not [v for v in report.violations if v.rule.startswith("backstage/")], [
+        str(v) for v in report.violations
+    ]
+
+
+def test_backstage_off_renders_no_catalog_and_no_label(renderer: Renderer) -> None:
+    root = renderer.render(DEFAULTS)
+    assert not (root / "catalog-info.yaml").exists()
+    assert not (root / "mkdocs.yml").exists()
+    assert "backstage.io" not in (root / "deployments/knative/base/service.yaml").read_text()
+
+
+@pytest.mark.parametrize(
+    ("edit", "rule"),
+    [
+        (lambda r: (r / "asyncapi.yaml").unlink(), "backstage/definition-file"),
+        (lambda r: (r / "mkdocs.yml").unlink(), "backstage/techdocs"),
+        (
+            lambda r: _replace(r / "catalog-info.yaml", "owner: group:platform-team", "owner: a b"),
+            "backstage/entity",
+        ),
+        (
+            lambda r: _replace(r / "catalog-info.yaml", "- hello-events-events", "- other-api"),
+            "backstage/api-missing",
+        ),
+        (
+            lambda r: _replace(
+                r / "deployments/knative/base/service.yaml",
+                "backstage.io/kubernetes-id: hello-events",
+                "backstage.io/kubernetes-id: other",
+            ),
+            "backstage/kubernetes-id",
+        ),
+    ],
+)
+def test_a_broken_catalog_fails_validate_by_rule(
+    edit: Any, rule: str, renderer: Renderer, tmp_path: Path
+) -> None:
+    project = tmp_path / "svc"
+    shutil.copytree(renderer.render({"backstage": True}), project)
+    edit(project)
+    report = validate_tree(project, None, ["dev"])
+    assert rule in rules_of(report), [str(v) for v in report.violations]
+
+
+def _replace(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))

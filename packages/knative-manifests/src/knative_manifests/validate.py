@@ -29,6 +29,7 @@ import yaml
 from . import constants as c
 from . import yamlio
 from .argo import TemplateError, generate_applications
+from .backstage import check_catalog
 from .contracts import parse_contracts
 from .contracts import stale as stale_contracts
 from .handlers import check_handlers, load_registry
@@ -463,6 +464,12 @@ def validate_tree(
         report.violations.extend(matched.violations)
         report.warnings.extend(matched.warnings)
 
+    if outputs:
+        report.violations.extend(
+            check_catalog(
+                root, {o.name: outputs[o.resolve()] for o in overlays if o.resolve() in outputs}
+            )
+        )
     _check_argocd(root, envs, validator, outputs, report)
     return report
 
