@@ -238,6 +238,21 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
     ("event-types-repeated", {"event_types": ["a.b", "a.b"]}, "must not repeat a type"),
     ("namespace-too-long", {"namespace": "n" * 55}, "namespace must be a DNS-1123 label"),
     ("argocd-project-default", {"argocd_project": "default"}, "argocd_project must be"),
+    (
+        "backstage-owner-space",
+        {"backstage": True, "backstage_owner": "group:a b"},
+        "backstage rule owner-ref",
+    ),
+    (
+        "backstage-owner-kind",
+        {"backstage": True, "backstage_owner": "team:a"},
+        "backstage rule owner-ref",
+    ),
+    (
+        "backstage-system-slash",
+        {"backstage": True, "backstage_system": "a/b/c"},
+        "backstage rule system-ref",
+    ),
 ]
 
 
@@ -289,6 +304,8 @@ PATTERN_SAMPLES: dict[str, Any] = {
     "git_repo_url": "https://github.com/acme/orders.git",
     "argocd_project": "orders",
     "metrics_namespace": "monitoring",
+    "backstage_owner": "group:platform-team",
+    "backstage_system": "shop",
 }
 #: What a `$`-anchored pattern let through: line ends, NUL, Unicode line separators.
 TRAILERS = ["\n", "\r\n", "\r", "\x00", "\u2028", "\u2029", "\x85", "\t", " "]
