@@ -24,7 +24,8 @@ a fresh service's ``make contracts`` changes nothing.
 The table's keys: ``service`` (the Knative Service, required), ``broker``, ``source``,
 ``labels``, ``annotations``, ``retry``, ``backoff-policy``, ``backoff-delay``,
 ``dead-letter-sink``, ``schema-base-url`` (where the schemas are published; the
-EventTypes' and the AsyncAPI document's URLs start with it).
+EventTypes' and the AsyncAPI document's URLs start with it), ``subscriber-audience``
+(``spec.subscriber.audience`` of each Trigger, for OIDC-authenticated delivery).
 """
 
 from __future__ import annotations
@@ -60,7 +61,8 @@ EVENTTYPE_API_VERSION = "eventing.knative.dev/v1beta2"
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 _KEYS = frozenset(
     {"service", "broker", "source", "labels", "annotations", "trigger-annotations", "retry",
-     "backoff-policy", "backoff-delay", "dead-letter-sink", "schema-base-url"}
+     "backoff-policy", "backoff-delay", "dead-letter-sink", "schema-base-url",
+     "subscriber-audience"}
 )  # fmt: skip
 _YAML_WORDS = frozenset({"y", "n", "yes", "no", "on", "off", "true", "false", "null", "~"})
 
@@ -84,6 +86,9 @@ class ContractsConfig:
     backoff_delay: str | None = None
     dead_letter_sink: str | None = None
     schema_base_url: str = SCHEMAS_DIR
+    subscriber_audience: str | None = None
+    """The OIDC audience of the subscriber (spec.subscriber.audience), when events are
+    authenticated."""
 
 
 def _string_map(value: Any, key: str, where: str) -> dict[str, str]:
@@ -154,7 +159,16 @@ def parse_contracts(table: Mapping[str, Any], where: str) -> ContractsConfig:
         backoff_delay=delay,
         dead_letter_sink=sink,
         schema_base_url=base.rstrip("/"),
+        subscriber_audience=_audience(table.get("subscriber-audience"), where),
     )
+
+
+def _audience(value: Any, where: str) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not re.fullmatch(r"[!-~]{1,1024}", value):
+        raise ContractsError(f"{where}: subscriber-audience must be a string without spaces")
+    return value
 
 
 # --------------------------------------------------------------------------------------------
@@ -266,6 +280,8 @@ def triggers_yaml(config: ContractsConfig, handlers: HandlerTypes) -> str:
             "      kind: Service",
             f"      name: {config.service}",
         ]
+        if config.subscriber_audience is not None:
+            lines.append(f"    audience: {_qh(config.subscriber_audience)}")
         delivery = []
         if config.retry is not None:
             delivery.append(f"    retry: {config.retry}")

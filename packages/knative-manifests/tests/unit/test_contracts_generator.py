@@ -34,6 +34,7 @@ TABLE: dict[str, Any] = {
     "annotations": {"argocd.argoproj.io/sync-wave": "2"},
     "trigger-annotations": {"rabbitmq.eventing.knative.dev/parallelism": "10"},
     "schema-base-url": "https://example.com/schemas/",
+    "subscriber-audience": "shop.svc",
 }
 
 
@@ -104,6 +105,7 @@ def test_the_generated_files_say_what_the_registry_says() -> None:
         "deadLetterSink": {"uri": "https://dlq.example.com/in?a=1&b=2"},
     }  # fmt: skip
     assert triggers[0]["metadata"]["labels"]["app.kubernetes.io/part-of"] == "8"
+    assert spec["subscriber"]["audience"] == "shop.svc"
     assert "rabbitmq.eventing.knative.dev/parallelism" in triggers[0]["metadata"]["annotations"]
     # The Trigger the generator writes delivers the probe event validate uses.
     probe = probe_event(handlers().contract("com.shop.order.placed"), config.source)
