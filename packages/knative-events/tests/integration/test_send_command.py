@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,14 +16,20 @@ from knative_events.testing import wait_until_ready
 
 pytestmark = pytest.mark.integration
 
+
+def find_free_port() -> int:
+    """A TCP port nobody listens on right now (bind port 0)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 TESTS = Path(__file__).resolve().parents[1]
 REGISTRY = "send_service:registry"
 
 
 @pytest.fixture(scope="module")
 def server_url() -> Iterator[str]:
-    from conftest import find_free_port
-
     port = find_free_port()
     env = {**os.environ, "PYTHONPATH": str(TESTS)}
     command = [
@@ -114,8 +121,6 @@ def test_unusable_options_are_refused_before_anything_is_sent(
 
 
 def test_nothing_listening_is_reported_clearly() -> None:
-    from conftest import find_free_port
-
     url = f"http://127.0.0.1:{find_free_port()}/"
     done = send("--url", url, "--type", "a.b", "--data", "{}")
     assert done.returncode == 2
