@@ -56,9 +56,20 @@ def annotate(world: list[Doc], **values: str) -> None:
         template_annotations(world)[SCALING + key.replace("_", "-")] = value
 
 
+#: A revisionName of the mutated Service itself (``set_traffic`` puts in its name).
+OWN_REVISION = "{service}-00001"
+
+
 def set_traffic(entries: list[dict[str, Any]]) -> Callable[[list[Doc]], None]:
     def mutate(world: list[Doc]) -> None:
-        ksvc(world)["spec"]["traffic"] = entries
+        name = ksvc(world)["metadata"]["name"]
+        ksvc(world)["spec"]["traffic"] = [
+            {
+                k: v.replace("{service}", name) if k == "revisionName" else v
+                for k, v in entry.items()
+            }
+            for entry in copy.deepcopy(entries)
+        ]
 
     return mutate
 
@@ -336,21 +347,21 @@ MUTATIONS: dict[str, M] = {
     "traffic/percent-range": set_traffic(
         [
             {"latestRevision": True, "percent": 150},
-            {"revisionName": "order-events-00001", "percent": -50},
+            {"revisionName": OWN_REVISION, "percent": -50},
         ]
     ),
     "traffic/tag-dns1035": set_traffic([{"latestRevision": True, "percent": 100, "tag": "Bad"}]),
     "traffic/tag-unique": set_traffic(
         [
             {"latestRevision": True, "percent": 50, "tag": "same"},
-            {"revisionName": "order-events-00001", "percent": 50, "tag": "same"},
+            {"revisionName": OWN_REVISION, "percent": 50, "tag": "same"},
         ]
     ),
     "traffic/configuration-name-forbidden": set_traffic(
         [{"configurationName": "config", "percent": 100}]
     ),
     "traffic/latest-revision-xor-revision-name": set_traffic(
-        [{"revisionName": "order-events-00001", "latestRevision": True, "percent": 100}]
+        [{"revisionName": OWN_REVISION, "latestRevision": True, "percent": 100}]
     ),
     "traffic/url-forbidden": set_traffic(
         [{"latestRevision": True, "percent": 100, "url": "http://x.example.com"}]
