@@ -238,6 +238,21 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
     ("event-types-repeated", {"event_types": ["a.b", "a.b"]}, "must not repeat a type"),
     ("namespace-too-long", {"namespace": "n" * 55}, "namespace must be a DNS-1123 label"),
     ("argocd-project-default", {"argocd_project": "default"}, "argocd_project must be"),
+    (
+        "event-policy-on-1.15",
+        {"knative_version": "1.15", "event_policy": True, "kafka_source": True},
+        "event_policy needs Knative 1.16 or later",
+    ),
+    (
+        "event-policy-without-senders",
+        {"event_policy": True, "event_policy_senders": []},
+        "event_policy_senders must name at least one namespace/name",
+    ),
+    (
+        "event-policy-bad-sender",
+        {"event_policy": True, "kafka_source": True, "event_policy_senders": ["Team/app"]},
+        "sender Team/app must be namespace/name",
+    ),
 ]
 
 
@@ -289,6 +304,7 @@ PATTERN_SAMPLES: dict[str, Any] = {
     "git_repo_url": "https://github.com/acme/orders.git",
     "argocd_project": "orders",
     "metrics_namespace": "monitoring",
+    "event_policy_senders": ["orders/checkout"],
 }
 #: What a `$`-anchored pattern let through: line ends, NUL, Unicode line separators.
 TRAILERS = ["\n", "\r\n", "\r", "\x00", "\u2028", "\u2029", "\x85", "\t", " "]

@@ -234,9 +234,7 @@ def _default_schemas(kv: SimpleNamespace, crds_dir: Path) -> Any:
     """A schema validator of the default render's Knative version (its CRD sets)."""
     versions = kv.modules["versions"]
     entry = versions.get(versions.DEFAULT_VERSION)
-    return kv.SchemaValidator(
-        versions.crd_directories(crds_dir, entry), entry.kubernetes_version
-    )
+    return kv.SchemaValidator(versions.crd_directories(crds_dir, entry), entry.kubernetes_version)
 
 
 def test_built_documents_pass_the_real_crds(
