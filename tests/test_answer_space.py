@@ -241,7 +241,7 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
     (
         "event-policy-on-1.15",
         {"knative_version": "1.15", "event_policy": True, "kafka_source": True},
-        "event_policy needs Knative 1.16 or later",
+        "event_policy is offered for Knative 1.23 only",
     ),
     (
         "event-policy-without-senders",

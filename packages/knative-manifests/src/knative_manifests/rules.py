@@ -1479,15 +1479,20 @@ def observability_dialect(doc: Doc, ctx: Context) -> Iterator[Finding]:
 
 
 # --------------------------------------------------------------------------------------------
-# EventPolicy (eventing.knative.dev/v1alpha1, Knative 1.16+; eventpolicy_validation.go)
+# EventPolicy (eventing.knative.dev/v1alpha1; eventpolicy_validation.go)
 # --------------------------------------------------------------------------------------------
 
 
 @rule("eventpolicy/unsupported-version", EVENT_POLICY, versioned=True)
 def event_policy_version(doc: Doc, ctx: Context) -> Iterator[Finding]:
-    """EventPolicy exists from Knative 1.16; an older cluster has no such kind."""
+    """EventPolicy is offered where the version's CRD set has it: Knative 1.15 carried it
+    only as an early alpha (eventing 1.15.0) and its pinned CRDs do not include it."""
     if not ctx.version.has_event_policy:
-        yield "kind", f"EventPolicy needs Knative 1.16 or later, not {ctx.version.version}"
+        yield (
+            "kind",
+            f"EventPolicy is not supported for Knative {ctx.version.version}: its CRD set "
+            "has no EventPolicy (use Istio's AuthorizationPolicy there, or move to 1.23)",
+        )
 
 
 def _sub_error(sub: Any) -> str | None:

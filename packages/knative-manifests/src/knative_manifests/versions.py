@@ -70,7 +70,8 @@ class KnativeVersion:
     kubernetes_version: str
     crd_sets: tuple[CrdSet, ...]
     observability: Observability
-    #: EventPolicy (eventing.knative.dev/v1alpha1) exists (Knative 1.16 and later).
+    #: EventPolicy (eventing.knative.dev/v1alpha1) is offered: the version's CRD set has it.
+    #: (Upstream added it in eventing 1.15.0 as an early alpha; the 1.15 pins leave it out.)
     has_event_policy: bool
     #: The version-specific rules (``rule(..., versioned=True)``) this version runs.
     rules: frozenset[str] = field(default_factory=frozenset)
