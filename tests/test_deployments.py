@@ -90,6 +90,9 @@ def check_render(
     report = kv.validate_tree(root, crds_dir)
     stats["answer sets rendered"] += 1
     stats["documents validated"] += report.documents
+    version = recorded["knative_version"]
+    stats[f"answer sets rendered (Knative {version})"] += 1
+    stats[f"documents validated (Knative {version})"] += report.documents
     stats["overlays built"] += len(set(report.environments) - {ARGOCD_ENV})
     assert report.ok, f"{len(report.violations)} violation(s):\n" + "\n".join(
         str(v) for v in report.violations
