@@ -131,7 +131,15 @@ def consistent(row: Mapping[str, Any]) -> bool:
     if cls is not None and metric is not None and metric not in METRICS_FOR_CLASS[cls]:
         return False
     envs = row.get("environments")
-    return not (envs is not None and len(envs) == 0)
+    if envs is not None and len(envs) == 0:
+        return False
+    return not (row.get("event_policy") and not event_policy_allowed(row))
+
+
+def event_policy_allowed(row: Mapping[str, Any]) -> bool:
+    """copier.yml's event_policy validators: Knative 1.16+ (not 1.15), and a sender (the
+    KafkaSource in a pairwise row, whose event_policy_senders keeps its empty default)."""
+    return row.get("knative_version") != "1.15" and row.get("kafka_source") is not False
 
 
 def _canonical(name: str) -> Any:
@@ -567,6 +575,24 @@ def _consumer_group(draw: DrawFn, answers: Answers) -> str:
     return str(draw(st.one_of(st.just(f"{answers['service_name']}-source"), _KAFKA_NAME)))
 
 
+def _event_policy(draw: DrawFn, answers: Answers) -> bool:
+    """On only where copier.yml allows it (Knative 1.16+)."""
+    return answers["knative_version"] != "1.15" and bool(draw(st.booleans()))
+
+
+_SENDER = st.builds(
+    lambda namespace, account: f"{namespace}/{account}",
+    dns1123_label(20),
+    st.one_of(st.just("*"), dns1123_label(30)),
+)
+
+
+def _event_policy_senders(draw: DrawFn, answers: Answers) -> list[str]:
+    """namespace/name senders; at least one when no KafkaSource sends (copier.yml)."""
+    minimum = 0 if answers.get("kafka_source") else 1
+    return list(draw(st.lists(_SENDER, min_size=minimum, max_size=3, unique=True)))
+
+
 def _git_repo_url(draw: DrawFn, answers: Answers) -> str:
     name = answers["service_name"]
     return str(
@@ -602,6 +628,7 @@ DRAWERS: dict[str, Drawer] = {
     "author_name": _author,
     "author_email": _email,
     "python_version": _choice("python_version"),
+    "knative_version": _choice("knative_version"),
     "port": _port,
     "image": _image,
     "event_types": _event_types,
@@ -651,6 +678,8 @@ DRAWERS: dict[str, Drawer] = {
     "kafka_topics": _kafka_topics,
     "kafka_consumer_group": _consumer_group,
     "kafka_initial_offset": _choice("kafka_initial_offset"),
+    "event_policy": _event_policy,
+    "event_policy_senders": _event_policy_senders,
     "argocd": _bool,
     "git_repo_url": _git_repo_url,
     "argocd_project": _argocd_project,

@@ -32,8 +32,9 @@ def default_render(renderer: Renderer) -> Path:
 
 @pytest.fixture(scope="session")
 def crds_dir() -> Iterator[Path]:
-    """The pinned upstream CRDs, read in place from ../shared/crds."""
-    assert CRDS_DIR.is_dir(), f"CRDs not found at {CRDS_DIR}; set KNATIVE_CRDS_DIR"
+    """The root of the pinned upstream CRD sets (../shared, read in place): validate_tree
+    takes each render's Knative version's sets from it."""
+    assert (CRDS_DIR / "crds").is_dir(), f"CRDs not found under {CRDS_DIR}; set KNATIVE_CRDS_ROOT"
     yield CRDS_DIR
 
 
@@ -84,7 +85,7 @@ def knative_validator(
     (the state after CI's first run on main): the documents the end-to-end checks mutate,
     clean of findings, warnings included.
     """
-    from knative_manifests import argo, constants, image, rules, schemas, validate
+    from knative_manifests import argo, constants, image, rules, schemas, validate, versions
 
     root = tmp_path_factory.mktemp("promoted") / "service"
     shutil.copytree(default_render, root)
@@ -102,7 +103,13 @@ def knative_validator(
         SchemaValidator=original,
         constants=constants,
         generate_applications=argo.generate_applications,
-        modules={"validate": validate, "rules": rules, "schemas": schemas, "argo": argo},
+        modules={
+            "validate": validate,
+            "rules": rules,
+            "schemas": schemas,
+            "argo": argo,
+            "versions": versions,
+        },
     )
     validate.SchemaValidator = original
 

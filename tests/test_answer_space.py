@@ -253,6 +253,21 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
         {"backstage": True, "backstage_system": "a/b/c"},
         "backstage rule system-ref",
     ),
+    (
+        "event-policy-on-1.15",
+        {"knative_version": "1.15", "event_policy": True, "kafka_source": True},
+        "event_policy is offered for Knative 1.23 only",
+    ),
+    (
+        "event-policy-without-senders",
+        {"event_policy": True, "event_policy_senders": []},
+        "event_policy_senders must name at least one namespace/name",
+    ),
+    (
+        "event-policy-bad-sender",
+        {"event_policy": True, "kafka_source": True, "event_policy_senders": ["Team/app"]},
+        "sender Team/app must be namespace/name",
+    ),
 ]
 
 
@@ -306,6 +321,7 @@ PATTERN_SAMPLES: dict[str, Any] = {
     "metrics_namespace": "monitoring",
     "backstage_owner": "group:platform-team",
     "backstage_system": "shop",
+    "event_policy_senders": ["orders/checkout"],
 }
 #: What a `$`-anchored pattern let through: line ends, NUL, Unicode line separators.
 TRAILERS = ["\n", "\r\n", "\r", "\x00", "\u2028", "\u2029", "\x85", "\t", " "]

@@ -27,12 +27,27 @@ from renderer import Renderer
 #: A digest as CI would promote it (what the overlays name once the first build shipped).
 PROMOTED_DIGEST = "sha256:" + "5e" * 32
 
-REPRESENTATIVE: dict[str, dict[str, Any]] = {
+_BASES: dict[str, dict[str, Any]] = {
     "defaults": {},
     "service-manager": {"service_manager": True},
     "kafka-broker-and-source": {"eventing": True, "broker_class": "Kafka", "kafka_source": True},
     "rabbitmq": {"eventing": True, "broker_class": "RabbitMQBroker"},
     "no-istio-public-network-policy": {"istio": False, "public": True, "network_policy": True},
+}
+#: Each base answer set for each Knative version (1.23 is the default), plus the 1.23-only
+#: EventPolicy.
+REPRESENTATIVE: dict[str, dict[str, Any]] = {
+    **{
+        f"{name}-{v}": {**data, "knative_version": v}
+        for v in ("1.23", "1.15")
+        for name, data in _BASES.items()
+    },
+    "event-policy-1.23": {
+        "knative_version": "1.23",
+        "kafka_source": True,
+        "event_policy": True,
+        "event_policy_senders": ["orders/checkout"],
+    },
 }
 
 #: Fields of a Knative revision spec that a Kubernetes PodSpec does not have.
@@ -177,9 +192,12 @@ def test_checkov_finds_no_failed_check(
 ) -> None:
     """Zero failed checks on every overlay's build (skips only in the manifests, justified)."""
     results = checkov_results[render]
-    deploy_stats["checkov checks passed"] += len(results["passed"])
-    deploy_stats["checkov checks failed"] += len(results["failed"])
-    deploy_stats["checkov checks skipped in manifests"] += len(results["skipped"])
+    version = REPRESENTATIVE[render]["knative_version"]
+    deploy_stats[f"checkov checks passed (Knative {version})"] += len(results["passed"])
+    deploy_stats[f"checkov checks failed (Knative {version})"] += len(results["failed"])
+    deploy_stats[f"checkov checks skipped in manifests (Knative {version})"] += len(
+        results["skipped"]
+    )
     assert not results["parsing_errors"], f"checkov could not parse {results['parsing_errors']}"
     # The run looked at the pod (container checks ran), not only at names and namespaces.
     assert any(c["check_id"] == "CKV_K8S_20" for c in results["passed"] + results["failed"]), (

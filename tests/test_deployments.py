@@ -90,6 +90,9 @@ def check_render(
     report = kv.validate_tree(root, crds_dir)
     stats["answer sets rendered"] += 1
     stats["documents validated"] += report.documents
+    version = recorded["knative_version"]
+    stats[f"answer sets rendered (Knative {version})"] += 1
+    stats[f"documents validated (Knative {version})"] += report.documents
     stats["overlays built"] += len(set(report.environments) - {ARGOCD_ENV})
     assert report.ok, f"{len(report.violations)} violation(s):\n" + "\n".join(
         str(v) for v in report.violations
@@ -230,11 +233,18 @@ SCHEMA_MUTATIONS = {
 }
 
 
+def _default_schemas(kv: SimpleNamespace, crds_dir: Path) -> Any:
+    """A schema validator of the default render's Knative version (its CRD sets)."""
+    versions = kv.modules["versions"]
+    entry = versions.get(versions.DEFAULT_VERSION)
+    return kv.SchemaValidator(versions.crd_directories(crds_dir, entry), entry.kubernetes_version)
+
+
 def test_built_documents_pass_the_real_crds(
     knative_validator: SimpleNamespace, crds_dir: Path
 ) -> None:
     """Baseline for the mutations: the untouched documents pass their schemas."""
-    validator = knative_validator.SchemaValidator(crds_dir)
+    validator = _default_schemas(knative_validator, crds_dir)
     for env, docs in _built_world(knative_validator).items():
         for doc in docs:
             assert validator.validate(doc) == [], f"{env}: {doc['kind']} {doc['metadata']}"
@@ -251,7 +261,7 @@ def test_schema_mutation_verdict_follows_the_real_crds(
     docs = world["prod"] + world[ARGOCD_ENV]
     doc = _first(docs, kind)
     mutate(doc)
-    violations = knative_validator.SchemaValidator(crds_dir).validate(doc)
+    violations = _default_schemas(knative_validator, crds_dir).validate(doc)
     if valid:
         assert violations == [], "\n".join(map(str, violations))
     else:
@@ -266,7 +276,7 @@ def test_schema_mutation_verdict_follows_the_real_crds(
 END_TO_END, DOCUMENTS_ONLY = "validate_tree", "check_documents"
 
 
-def _rule_mutations(kv: SimpleNamespace) -> tuple[dict[str, Any], Any]:
+def _rule_mutations(kv: SimpleNamespace) -> tuple[Any, Any]:
     """The knative-manifests package's mutation table (one per rule) and its document world.
 
     Its tests (packages/knative-manifests/tests/unit/test_knative_rules.py) keep one mutation
@@ -279,7 +289,17 @@ def _rule_mutations(kv: SimpleNamespace) -> tuple[dict[str, Any], Any]:
         sys.path.insert(0, str(tests_dir))
     table = importlib.import_module("test_knative_rules")
     world = importlib.import_module("knative_world")
-    return table.MUTATIONS, world
+    return table, world
+
+
+def _version_mutations(kv: SimpleNamespace, version: str) -> tuple[dict[str, Any], Any]:
+    """The mutation of each rule that runs for Knative ``version`` (per-version ones first)."""
+    table, world = _rule_mutations(kv)
+    entry = kv.modules["versions"].get(version)
+    return {
+        rule: table.VERSION_MUTATIONS.get((rule, version), table.MUTATIONS[rule])
+        for rule in kv.modules["rules"].rules_for(entry)
+    }, world
 
 
 def _canonical(docs: list[dict[str, Any]]) -> list[str]:
@@ -316,13 +336,23 @@ def _write_prebuilt(root: Path, overlay: str, docs: list[dict[str, Any]], namesp
     (target / "kustomization.yaml").write_text(yaml.safe_dump(kustomization, sort_keys=False))
 
 
-@pytest.fixture(scope="module")
+KNATIVE_VERSIONS = ["1.23", "1.15"]
+
+
+@pytest.fixture(scope="module", params=KNATIVE_VERSIONS)
 def rule_verdicts(
-    knative_validator: SimpleNamespace, crds_dir: Path, tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, tuple[str, set[str], list[str]]]:
-    """For each rule: where its mutation was checked, the rules that fired, the messages."""
+    request: pytest.FixtureRequest,
+    knative_validator: SimpleNamespace,
+    crds_dir: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[str, dict[str, tuple[str, set[str], list[str]]]]:
+    """For each rule of one Knative version: where its mutation was checked, the rules
+    that fired, the messages. The mutated trees state that version in a pyproject.toml,
+    so validate_tree takes its CRD sets and its rules."""
     kv = knative_validator
-    mutations, world = _rule_mutations(kv)
+    version: str = request.param
+    entry = kv.modules["versions"].get(version)
+    mutations, world = _version_mutations(kv, version)
     env = world.first_environment()
     built = _built_world(kv)
     namespace = kv.modules["validate"].overlay_namespace(kv.root / OVERLAYS / env)
@@ -330,6 +360,9 @@ def rule_verdicts(
 
     def fresh_root(name: str) -> Path:
         root = tmp_path_factory.mktemp(name)
+        (root / "pyproject.toml").write_text(
+            f'[tool.knative-manifests]\nknative-version = "{version}"\n', encoding="utf-8"
+        )
         (root / "deployments" / "knative").mkdir(parents=True)
         shutil.copy(external, root / "deployments" / "knative" / external.name)
         return root
@@ -341,16 +374,20 @@ def rule_verdicts(
     for rule, mutate in sorted(mutations.items()):
         docs = yaml.safe_load(yaml.safe_dump(built[env]))
         argocd = yaml.safe_load(yaml.safe_dump(built[ARGOCD_ENV]))
+        combined = [*docs, *argocd]
         try:
-            mutate([*docs, *argocd])
+            mutate(combined)
         except (LookupError, KeyError, IndexError, TypeError):
             # The render has no document of the kind this rule is about (a DestinationRule,
             # a RabbitMQ trigger...): check the rendered tests' sample world instead.
             sample = world.clean_world()
             mutate(sample)
-            found = [*kv.check_documents(sample), *kv.check_warnings(sample)]
+            found = [*kv.check_documents(sample, entry), *kv.check_warnings(sample, entry)]
             verdicts[rule] = (DOCUMENTS_ONLY, {v.rule for v in found}, [str(v) for v in found])
             continue
+        # A mutation may add a document (another Service, an EventPolicy): it joins the overlay.
+        argocd_ids = {id(d) for d in argocd}
+        docs = [d for d in combined if id(d) not in argocd_ids]
         if argocd != built[ARGOCD_ENV]:
             root = fresh_root("mutated-argocd")
             for overlay in built:
@@ -381,36 +418,44 @@ def rule_verdicts(
             # kustomize refuses or undoes the edit (its namespace transformer resets a
             # namespace, annotation values come out as strings): a cluster would never see
             # it, so only the rules can be shown the mutated documents.
-            found = [*kv.check_documents(written), *kv.check_warnings(written)]
+            found = [*kv.check_documents(written, entry), *kv.check_warnings(written, entry)]
             verdicts[rule] = (DOCUMENTS_ONLY, {v.rule for v in found}, [str(v) for v in found])
             continue
         verdicts[rule] = (END_TO_END, {v.rule for v in found}, [str(v) for v in found])
-    return verdicts
+    return version, verdicts
 
 
 def test_every_rule_has_a_mutation(knative_validator: SimpleNamespace) -> None:
-    mutations, _ = _rule_mutations(knative_validator)
-    assert set(knative_validator.RULES) == set(mutations)
+    table, _ = _rule_mutations(knative_validator)
+    assert set(knative_validator.RULES) == set(table.MUTATIONS)
+    every_version = set()
+    for version in KNATIVE_VERSIONS:
+        every_version |= set(_version_mutations(knative_validator, version)[0])
+    assert every_version == set(knative_validator.RULES), "a rule no version runs"
+    assert set(KNATIVE_VERSIONS) == set(knative_validator.modules["versions"].VERSIONS)
 
 
 @pytest.mark.slow
 def test_each_rule_fires_alone_on_its_mutation(
-    rule_verdicts: dict[str, tuple[str, set[str], list[str]]],
+    rule_verdicts: tuple[str, dict[str, tuple[str, set[str], list[str]]]],
     knative_validator: SimpleNamespace,
     deploy_stats: Counter[str],
 ) -> None:
-    """Each rule's mutation of real documents makes that rule, and no other rule, fire.
+    """Each rule's mutation of real documents makes that rule, and no other rule, fire,
+    for each Knative version (the rules that version runs).
 
     Schema and reference findings may come along (a renamed Service leaves dangling
     references); another admission rule may not.
     """
-    rules = set(knative_validator.RULES)
+    version, verdicts = rule_verdicts
+    kv = knative_validator
+    rules = set(kv.modules["rules"].rules_for(kv.modules["versions"].get(version)))
     wrong = []
-    for rule, (where, fired, messages) in sorted(rule_verdicts.items()):
-        deploy_stats[f"rules checked via {where}"] += 1
+    for rule, (where, fired, messages) in sorted(verdicts.items()):
+        deploy_stats[f"rules checked via {where} (Knative {version})"] += 1
         if rule not in fired or (fired & rules) != {rule}:
             wrong.append(f"{rule} ({where}): fired {sorted(fired)}\n    " + "\n    ".join(messages))
-    assert set(rule_verdicts) == rules
+    assert set(verdicts) == rules
     assert not wrong, f"{len(wrong)} rule(s) misbehave:\n" + "\n".join(wrong)
-    end_to_end = [r for r, (where, _, _) in rule_verdicts.items() if where == END_TO_END]
+    end_to_end = [r for r, (where, _, _) in verdicts.items() if where == END_TO_END]
     assert len(end_to_end) >= len(rules) // 2, "most rules should be checked end to end"

@@ -80,6 +80,7 @@ def test_mkdocs_build_strict(tmp_path: Path) -> None:
         "getting-started.md",
         "questions.md",
         "updating.md",
+        "upgrading-knative.md",
         "releasing.md",
         "architecture.md",
         "performance.md",

@@ -765,52 +765,100 @@ def fetch_table(script: Path) -> list[tuple[str, str, str, str, str]]:
     return rows  # type: ignore[return-value]
 
 
-def test_fetch_crds_pins_the_upstream_versions_of_the_shared_readme(renderer: Renderer) -> None:
-    rows = fetch_table(renderer.render(DEFAULTS) / "scripts/fetch-crds.sh")
-    readme = (SHARED / "crds" / "README.md").read_text(encoding="utf-8")
+KNATIVE_VERSIONS = ("1.23", "1.15")
+
+
+def version_entry(version: str) -> Any:
+    from knative_manifests import versions
+
+    return versions.get(version)
+
+
+def shared_readme_pins() -> dict[str, tuple[str, str]]:
+    """folder -> (repository, tag) from the provenance tables of ../shared's CRD READMEs.
+
+    The 1.23 README names its folders serving/eventing/kafka/rabbitmq under
+    crds-knative-1.23/; they are keyed by that shared path here.
+    """
     pins: dict[str, tuple[str, str]] = {}
-    for line in readme.splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) == 4 and cells[0].startswith(("knative-", "argo-", "istio-")):
-            pins[cells[0]] = (cells[1], cells[2])
-    assert pins
-    for folder, repo, tag, path, _ in rows:
-        assert pins[folder] == (repo, tag), folder
-        assert path.endswith(".yaml")
-    assert {row[0] for row in rows} == set(pins)
+    for readme, prefix in (("crds", "crds/"), ("crds-knative-1.23", "crds-knative-1.23/")):
+        for line in (SHARED / readme / "README.md").read_text(encoding="utf-8").splitlines():
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if len(cells) == 4 and (SHARED / readme / cells[0]).is_dir():
+                tag = cells[2].removesuffix("(see note)").strip()
+                pins[prefix + cells[0]] = (cells[1], tag)
+    return pins
 
 
-def mirror_upstream(rows: list[tuple[str, str, str, str, str]], crds: Path, root: Path) -> Path:
-    """Lay the shared CRD copies out as raw.githubusercontent.com serves them."""
-    for folder, repo, tag, path, name in rows:
-        target = root / repo / tag / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(crds / folder / name, target)
+@pytest.mark.parametrize("version", KNATIVE_VERSIONS)
+def test_fetch_crds_pins_the_upstream_versions_of_the_shared_readmes(
+    renderer: Renderer, version: str
+) -> None:
+    """The script's rows are the package's table for the version, whose repositories and
+    tags are those the shared READMEs give for the pinned copies."""
+    rows = fetch_table(
+        renderer.render({**DEFAULTS, "knative_version": version}) / "scripts/fetch-crds.sh"
+    )
+    entry = version_entry(version)
+    expected = [
+        (s.folder, s.repository, s.tag, f.path, f.name) for s in entry.crd_sets for f in s.files
+    ]
+    assert rows == expected
+    pins = shared_readme_pins()
+    for crd_set in entry.crd_sets:
+        assert pins[crd_set.shared] == (crd_set.repository, crd_set.tag), crd_set.shared
+        assert all(f.path.endswith(".yaml") for f in crd_set.files)
+
+
+def mirror_upstream(version: str, root: Path) -> Path:
+    """Lay the shared CRD copies of ``version`` out as raw.githubusercontent.com serves them."""
+    for crd_set in version_entry(version).crd_sets:
+        for crd_file in crd_set.files:
+            target = root / crd_set.repository / crd_set.tag / crd_file.path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(SHARED / crd_set.shared / crd_file.name, target)
     return root
 
 
+def run_fetch(
+    script: Path, work: Path, mirror: Path, *args: str
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(script), *args],
+        cwd=work,
+        env={**os.environ, "CRDS_BASE_URL": mirror.as_uri()},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize("version", KNATIVE_VERSIONS)
 def test_fetch_crds_downloads_every_file_into_the_cache(
-    renderer: Renderer, crds_dir: Path, tmp_path: Path
+    renderer: Renderer, tmp_path: Path, version: str
 ) -> None:
-    root = renderer.render(DEFAULTS)
+    root = renderer.render({**DEFAULTS, "knative_version": version})
     script = root / "scripts/fetch-crds.sh"
     rows = fetch_table(script)
-    mirror = mirror_upstream(rows, crds_dir, tmp_path / "mirror")
+    mirror = mirror_upstream(version, tmp_path / "mirror")
     work = tmp_path / "svc"
     work.mkdir()
-    env = {**os.environ, "CRDS_BASE_URL": mirror.as_uri()}
-    done = subprocess.run(
-        [str(script)], cwd=work, env=env, capture_output=True, text=True, timeout=60
-    )
+    done = run_fetch(script, work, mirror)
     assert done.returncode == 0, done.stderr
     fetched = {p.relative_to(work / ".crds").as_posix() for p in (work / ".crds").rglob("*.yaml")}
     expected = {f"{folder}/{name}" for folder, _, _, _, name in rows}
     assert fetched == expected
-    # Every CRD of the shared set is there (the Kafka broker ConfigMap is a sample, not a CRD).
-    shared = {p.relative_to(crds_dir).as_posix() for p in crds_dir.rglob("*.yaml")}
-    assert shared - fetched == {"knative-kafka-1.15/kafka-broker-config-sample.yaml"}
-    for rel in fetched:
-        assert (work / ".crds" / rel).read_bytes() == (crds_dir / rel).read_bytes()
+    # Every CRD of the shared sets is there (the Kafka broker ConfigMap is a sample, no CRD).
+    for crd_set in version_entry(version).crd_sets:
+        shared = SHARED / crd_set.shared
+        names = {
+            p.name for p in shared.glob("*.yaml") if "CustomResourceDefinition" in p.read_text()
+        }
+        assert names == {f.name for f in crd_set.files}, crd_set.shared
+        for name in names:
+            assert (work / ".crds" / crd_set.folder / name).read_bytes() == (
+                shared / name
+            ).read_bytes()
     # The cache is what the project's validate command reads.
     validated = subprocess.run(
         [sys.executable, "-m", "knative_manifests", "validate", "--crds", str(work / ".crds")],
@@ -823,32 +871,37 @@ def test_fetch_crds_downloads_every_file_into_the_cache(
     assert validated.returncode == 0, validated.stdout + validated.stderr
     assert "schema validation skipped" not in validated.stdout
     # A second run keeps the cache.
-    again = subprocess.run(
-        [str(script)], cwd=work, env=env, capture_output=True, text=True, timeout=60
-    )
+    again = run_fetch(script, work, mirror)
     assert again.returncode == 0
     assert "already" in again.stdout
 
 
-def test_fetch_crds_failure_leaves_no_partial_cache(
-    renderer: Renderer, crds_dir: Path, tmp_path: Path
+def test_fetch_crds_replaces_a_cache_of_another_knative_version(
+    renderer: Renderer, tmp_path: Path
 ) -> None:
+    """After moving a service to 1.23, its 1.15 cache is replaced, not kept as complete."""
+    work = tmp_path / "svc"
+    work.mkdir()
+    old = renderer.render({**DEFAULTS, "knative_version": "1.15"}) / "scripts/fetch-crds.sh"
+    new = renderer.render(DEFAULTS) / "scripts/fetch-crds.sh"
+    assert run_fetch(old, work, mirror_upstream("1.15", tmp_path / "m115")).returncode == 0
+    done = run_fetch(new, work, mirror_upstream("1.23", tmp_path / "m123"))
+    assert done.returncode == 0, done.stderr
+    assert "already" not in done.stdout
+    folders = {p.name for p in (work / ".crds").iterdir()}
+    assert folders == {s.folder for s in version_entry("1.23").crd_sets}
+
+
+def test_fetch_crds_failure_leaves_no_partial_cache(renderer: Renderer, tmp_path: Path) -> None:
     root = renderer.render(DEFAULTS)
     script = root / "scripts/fetch-crds.sh"
     rows = fetch_table(script)
-    mirror = mirror_upstream(rows, crds_dir, tmp_path / "mirror")
+    mirror = mirror_upstream(DEFAULTS.get("knative_version", "1.23"), tmp_path / "mirror")
     _, repo, tag, path, _ = rows[-1]
     (mirror / repo / tag / path).unlink()
     work = tmp_path / "svc"
     work.mkdir()
-    done = subprocess.run(
-        [str(script), "cache"],
-        cwd=work,
-        env={**os.environ, "CRDS_BASE_URL": mirror.as_uri()},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_fetch(script, work, mirror, "cache")
     assert done.returncode != 0
     assert f"could not download {mirror.as_uri()}/{repo}/{tag}/{path}" in done.stderr
     assert list(work.iterdir()) == [], "nothing half-written"

@@ -13,6 +13,7 @@ from typing import Protocol
 
 from . import constants as c
 from . import contracts, image, promote, traffic, validate
+from .versions import VERSIONS
 
 PROG = "knative-manifests"
 
@@ -41,7 +42,7 @@ def build_parser(commands: Mapping[str, Command] | None = None) -> argparse.Argu
     parser = argparse.ArgumentParser(
         prog=PROG,
         description=(
-            f"Validate and edit a service's Knative {c.KNATIVE_VERSION}, Istio "
+            f"Validate and edit a service's Knative ({', '.join(VERSIONS)}), Istio "
             f"{c.ISTIO_VERSION} and Argo CD {c.ARGOCD_VERSION} manifests."
         ),
     )

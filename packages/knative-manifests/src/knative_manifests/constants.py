@@ -1,7 +1,8 @@
 """Annotation keys, limits and Knative's own defaults: the one source of truth.
 
 Every module that writes or checks a manifest imports its keys and bounds from here, so a
-limit cannot be 600 in one place and 900 in another; the copier template that renders
+limit cannot be 600 in one place and 900 in another; what differs between Knative versions
+is in ``versions.py``. The copier template that renders
 services repeats some of these limits in its question validators and its tests prove they
 agree with this module. Values are those of the versions below.
 
@@ -16,11 +17,9 @@ from __future__ import annotations
 from typing import Final
 
 # --- Versions the rules and schemas describe -------------------------------------------------
-KNATIVE_VERSION: Final = "1.15"
+# The Knative versions (with the Kubernetes version of each) are data in versions.py.
 ISTIO_VERSION: Final = "1.22"
 ARGOCD_VERSION: Final = "3.0"
-#: The Kubernetes API whose built-in schemas (kubernetes-validate) check core kinds.
-KUBERNETES_VERSION: Final = "1.30"
 
 # --- Autoscaling annotation keys (autoscaling.knative.dev, register.go) -------------------
 AUTOSCALING_PREFIX: Final = "autoscaling.knative.dev/"
@@ -187,6 +186,8 @@ DELIVERY_RETRY_MAX: Final = 100
 DELIVERY_FORMATS: Final = ("json", "binary")
 TRIGGER_FILTER_DIALECTS: Final = ("exact", "prefix", "suffix", "all", "any", "not", "cesql")
 TRIGGER_ATTRIBUTE_KEY_PATTERN: Final = r"[a-z][a-z0-9]*"
+#: The broker classes that honour a Trigger's ``spec.filters`` (the others ignore it).
+FILTERS_BROKER_CLASSES: Final = ("MTChannelBasedBroker", "Kafka", "KafkaNamespaced")
 
 RABBITMQ_PARALLELISM_ANNOTATION: Final = "rabbitmq.eventing.knative.dev/parallelism"
 RABBITMQ_RESOURCE_ANNOTATIONS: Final = (
@@ -205,6 +206,13 @@ RABBITMQ_CONFIG_KINDS: Final[dict[str, str]] = {
 KAFKA_BOOTSTRAP_SERVERS_KEY: Final = "bootstrap.servers"
 KAFKA_PARTITIONS_KEY: Final = "default.topic.partitions"
 KAFKA_REPLICATION_KEY: Final = "default.topic.replication.factor"
+#: The producer setting and the partitioners the Kafka 4 client (eventing-kafka-broker 1.22+)
+#: no longer has.
+KAFKA_PARTITIONER_KEY: Final = "partitioner.class"
+KAFKA_REMOVED_PARTITIONERS: Final = (
+    "org.apache.kafka.clients.producer.internals.DefaultPartitioner",
+    "org.apache.kafka.clients.producer.UniformStickyPartitioner",
+)
 KAFKA_DELIVERY_ORDER_ANNOTATION: Final = "kafka.eventing.knative.dev/delivery.order"
 KAFKA_ORDERINGS: Final = ("ordered", "unordered")
 KAFKA_INITIAL_OFFSETS: Final = ("latest", "earliest")

@@ -7,14 +7,18 @@ match handlers and Triggers) and the share a new canary gets (``traffic start``)
     [tool.knative-manifests]
     registry = "hello_events.handlers:registry"
     canary-percent = 10
+    knative-version = "1.23"
 
     [tool.knative-manifests.contracts]   # make contracts: Triggers, schemas, EventTypes...
     service = "hello-events"
     broker = "default"
 
-All keys are optional (``contracts.py`` checks the contracts table's keys). A key this
-package does not know, or a value of the wrong type, is an error naming the key and the
-file: a typo must not silently turn a check off.
+Every key is optional (``contracts.py`` checks the contracts table's keys).
+``knative-version`` picks the CRD sets, the Kubernetes version and the version-specific
+rules ``validate`` applies (``versions.py``); a service that states none is a Knative 1.15
+service (``versions.UNSTATED_VERSION``), as every service was before the template asked. A
+key this package does not know, or a value of the wrong type, is an error naming the key
+and the file: a typo must not silently turn a check off.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from . import constants as c
+from . import versions
 
 PYPROJECT = "pyproject.toml"
 TOOL_TABLE = "knative-manifests"
@@ -55,6 +60,12 @@ class ProjectConfig:
     source: Path | None = None
     contracts: dict[str, Any] | None = None
     """The raw ``[tool.knative-manifests.contracts]`` table; ``contracts.py`` checks it."""
+    knative_version: str = versions.UNSTATED_VERSION
+
+    @property
+    def knative(self) -> versions.KnativeVersion:
+        """The table entry of the Knative version this service targets."""
+        return versions.get(self.knative_version)
 
 
 def find_root(start: Path | None = None) -> Path:
@@ -105,6 +116,15 @@ def _canary_percent(value: Any, path: Path) -> int:
     return value
 
 
+def _knative_version(value: Any, path: Path) -> str:
+    if not isinstance(value, str) or value not in versions.VERSIONS:
+        raise ProjectConfigError(
+            f"{path}: [tool.{TOOL_TABLE}] knative-version must be one of "
+            f"{', '.join(repr(v) for v in versions.VERSIONS)} (a string), not {value!r}"
+        )
+    return value
+
+
 def parse_project_config(text: str, root: Path, source: Path) -> ProjectConfig:
     """The ``[tool.knative-manifests]`` table of pyproject.toml ``text`` (from ``source``)."""
     try:
@@ -117,7 +137,7 @@ def parse_project_config(text: str, root: Path, source: Path) -> ProjectConfig:
         return ProjectConfig(root=root, source=source)
     if not isinstance(table, dict):
         raise ProjectConfigError(f"{source}: [tool.{TOOL_TABLE}] must be a table")
-    known = {"registry", "canary-percent", "contracts"}
+    known = {"registry", "canary-percent", "contracts", "knative-version"}
     unknown = sorted(set(table) - known)
     if unknown:
         raise ProjectConfigError(
@@ -129,12 +149,16 @@ def parse_project_config(text: str, root: Path, source: Path) -> ProjectConfig:
     contracts = table.get("contracts")
     if contracts is not None and not isinstance(contracts, dict):
         raise ProjectConfigError(f"{source}: [tool.{TOOL_TABLE}.contracts] must be a table")
+    version = table.get("knative-version")
     return ProjectConfig(
         contracts=contracts,
         root=root,
         registry=None if registry is None else _registry(registry, source),
         canary_percent=None if percent is None else _canary_percent(percent, source),
         source=source,
+        knative_version=(
+            versions.UNSTATED_VERSION if version is None else _knative_version(version, source)
+        ),
     )
 
 

@@ -8,9 +8,11 @@ cluster would have said. A few rules are our own (marked "own rule"): the harden
 settings a Knative pod template needs (checkov cannot see inside it) and GitOps hygiene.
 
 ``RULES`` maps every rule name to its function; ``check_documents`` runs all of them and
-returns the violations. A few rules only warn (``WARNING_RULES``): ``check_warnings`` returns
-their findings, which never fail a validation. Knative's defaulting is applied first, as the
-webhook defaults before it validates.
+returns the violations. A few rules only warn (``WARNING_RULES``): ``check_warnings``
+returns their findings, which never fail a validation. Rules registered with
+``versioned=True`` hold for some Knative versions only: they run when the version's entry
+in ``versions.py`` lists them (a rule never compares version strings itself). Knative's
+defaulting is applied first, as the webhook defaults before it validates.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from . import constants as c
-from . import limits
+from . import limits, versions
 from .argo import TemplateError, generate_applications
 from .formats import dig as _dig
 from .formats import (
@@ -52,6 +54,7 @@ APPLICATION = ("argoproj.io", "Application")
 PEER_AUTHENTICATION = ("security.istio.io", "PeerAuthentication")
 AUTHORIZATION_POLICY = ("security.istio.io", "AuthorizationPolicy")
 DESTINATION_RULE = ("networking.istio.io", "DestinationRule")
+EVENT_POLICY = ("eventing.knative.dev", "EventPolicy")
 ANY_KIND: tuple[str, str] = ("*", "*")
 
 
@@ -78,6 +81,8 @@ class Context:
     """Every document of one check, for rules that look across documents."""
 
     documents: Sequence[Doc] = field(default_factory=list)
+    #: The Knative version the documents are checked for.
+    version: versions.KnativeVersion = field(default_factory=lambda: versions.get(None))
 
     def find(self, group_kind: tuple[str, str], name: str | None = None) -> list[Doc]:
         return [
@@ -91,15 +96,18 @@ RULES: dict[str, RuleFunction] = {}
 RULE_KINDS: dict[str, tuple[tuple[str, str], ...]] = {}
 #: The rules whose findings are warnings (``check_warnings``), not violations.
 WARNING_RULES: set[str] = set()
+#: The rules that run only for the versions whose ``versions.KnativeVersion.rules`` name them.
+VERSIONED_RULES: set[str] = set()
 
 
 def rule(
-    name: str, *kinds: tuple[str, str], warning: bool = False
+    name: str, *kinds: tuple[str, str], warning: bool = False, versioned: bool = False
 ) -> Callable[[RuleFunction], RuleFunction]:
     """Register a rule function under its name for the kinds it applies to.
 
     ``warning=True`` registers a rule that only warns: its findings go to
-    ``check_warnings``, never to ``check_documents``.
+    ``check_warnings``, never to ``check_documents``. ``versioned=True`` registers a rule
+    that runs only for the Knative versions listing it in ``versions.py``.
     """
 
     def register(function: RuleFunction) -> RuleFunction:
@@ -109,6 +117,8 @@ def rule(
         RULE_KINDS[name] = kinds
         if warning:
             WARNING_RULES.add(name)
+        if versioned:
+            VERSIONED_RULES.add(name)
         return function
 
     return register
@@ -940,6 +950,40 @@ def traffic_url(doc: Doc, ctx: Context) -> Iterator[Finding]:
             yield f"{path}.url", "url is not allowed in spec"
 
 
+def _owner_of(revision: str, services: Iterable[str]) -> str | None:
+    """The Service a revision name belongs to: the longest ``<service>-`` prefix it has.
+
+    A Service's revisions are named ``<service>-...`` (generated ``<service>-00001`` or a
+    pinned ``spec.template.metadata.name``, which must carry that prefix), so among the
+    Services of one check the longest matching name is the owner.
+    """
+    owners = [s for s in services if revision.startswith(s + "-")]
+    return max(owners, key=len) if owners else None
+
+
+@rule("serving/revision-not-owned", SERVICE, versioned=True)
+def revision_not_owned(doc: Doc, ctx: Context) -> Iterator[Finding]:
+    """From Knative 1.21 a Service's Route refuses a revision of another Service
+    (RevisionNotOwned, route/traffic): each revisionName must be one of this Service's."""
+    name = _name(doc)
+    if not is_dns1035_label(name):
+        return  # serving/name-dns1035 reports the name; ownership needs a valid one
+    services = {_name(d) for d in ctx.find(SERVICE) if _namespace(d) == _namespace(doc)}
+    services.add(name)
+    for path, entry in _traffic(doc):
+        revision = entry.get("revisionName")
+        if not isinstance(revision, str) or not revision:
+            continue
+        owner = _owner_of(revision, services)
+        if owner != name:
+            whose = f"Service {owner!r}" if owner else f"no revision of Service {name!r}"
+            yield (
+                f"{path}.revisionName",
+                f"revision {revision!r} is {whose}; Knative "
+                f"{ctx.version.version} marks the Route RevisionNotOwned",
+            )
+
+
 # --------------------------------------------------------------------------------------------
 # Container security (own rules: checkov cannot see inside a Knative pod template)
 # --------------------------------------------------------------------------------------------
@@ -955,6 +999,22 @@ def run_as_non_root(doc: Doc, ctx: Context) -> Iterator[Finding]:
     for path, container in _containers(doc):
         if _security(container).get("runAsNonRoot") is not True:
             yield f"{path}.securityContext.runAsNonRoot", "must be true"
+
+
+@rule("security/run-as-user-set", SERVICE)
+def run_as_user_set(doc: Doc, ctx: Context) -> Iterator[Finding]:
+    """Own rule: runAsUser is a non-zero UID, stated in the Service.
+
+    With ``secure-pod-defaults`` at ``Enabled`` Knative defaults runAsNonRoot, and the
+    kubelet can only verify that against a numeric user; an image whose USER is a name (or
+    root) then never starts. A numeric, non-root UID in the Service admits the pod at every
+    level (Disabled, AllowRootBounded from 1.20, Enabled) and under the restricted Pod
+    Security Standard.
+    """
+    for path, container in _containers(doc):
+        user = _security(container).get("runAsUser")
+        if isinstance(user, bool) or not isinstance(user, int) or user <= 0:
+            yield f"{path}.securityContext.runAsUser", "must be a non-zero UID"
 
 
 @rule("security/no-privilege-escalation", SERVICE)
@@ -1214,6 +1274,21 @@ def trigger_filters(doc: Doc, ctx: Context) -> Iterator[Finding]:
     yield from _filter_errors(_dig(doc, "spec", "filters"), "spec.filters")
 
 
+@rule("trigger/filters-need-supporting-broker", TRIGGER)
+def trigger_filters_broker(doc: Doc, ctx: Context) -> Iterator[Finding]:
+    """Own rule: ``spec.filters`` (the SQL-style dialects) only filter on the Kafka and
+    MTChannelBased brokers; another broker delivers every event to the subscriber."""
+    if not _list(_dig(doc, "spec", "filters")):
+        return
+    broker_class_name = _broker_class(_broker_of(doc, ctx))
+    if broker_class_name is not None and broker_class_name not in c.FILTERS_BROKER_CLASSES:
+        yield (
+            "spec.filters",
+            f"the {broker_class_name} broker ignores spec.filters; use spec.filter.attributes "
+            f"(filters work on {', '.join(c.FILTERS_BROKER_CLASSES)} brokers)",
+        )
+
+
 def _broker_of(doc: Doc, ctx: Context) -> Doc | None:
     name = _dig(doc, "spec", "broker")
     brokers = ctx.find(BROKER, name) if isinstance(name, str) else []
@@ -1355,6 +1430,109 @@ def rabbitmq_broker_config(doc: Doc, ctx: Context) -> Iterator[Finding]:
 # --------------------------------------------------------------------------------------------
 # KafkaSource
 # --------------------------------------------------------------------------------------------
+
+
+@rule("kafka/default-partitioner-removed", CONFIG_MAP, versioned=True)
+def kafka_default_partitioner(doc: Doc, ctx: Context) -> Iterator[Finding]:
+    """The Kafka 4 client of eventing-kafka-broker 1.22+ has no DefaultPartitioner or
+    UniformStickyPartitioner: a producer configured with one fails to start."""
+    for key, value in _map(doc.get("data")).items():
+        if not isinstance(value, str):
+            continue
+        for line in value.splitlines():
+            setting, _, klass = line.partition("=")
+            if setting.strip() == c.KAFKA_PARTITIONER_KEY and (
+                klass.strip() in c.KAFKA_REMOVED_PARTITIONERS
+            ):
+                yield (
+                    f"data.{key}",
+                    f"{klass.strip()} was removed (Knative {ctx.version.version} runs the Kafka "
+                    f"4 client); delete the {c.KAFKA_PARTITIONER_KEY} line",
+                )
+
+
+@rule("observability/config-dialect", CONFIG_MAP)
+def observability_dialect(doc: Doc, ctx: Context) -> Iterator[Finding]:
+    """config-observability/config-tracing use the keys the service's Knative reads:
+    OpenCensus/Zipkin up to 1.18, OpenTelemetry from 1.19. A key of the other era is
+    ignored, so metrics or traces silently stop."""
+    name = _name(doc)
+    if name not in versions.OBSERVABILITY_CONFIG_MAPS:
+        return
+    observability = ctx.version.observability
+    if name not in observability.config_maps:
+        yield (
+            "metadata.name",
+            f"Knative {ctx.version.version} does not read {name}: {observability.hint}",
+        )
+        return
+    for key in _map(doc.get("data")):
+        key_text = str(key)
+        if key_text in observability.foreign_keys or key_text.startswith(
+            observability.foreign_prefixes
+        ):
+            yield (
+                f"data.{key_text}",
+                f"{key_text} is not a key of Knative {ctx.version.version}'s "
+                f"{observability.dialect} configuration: {observability.hint}",
+            )
+
+
+# --------------------------------------------------------------------------------------------
+# EventPolicy (eventing.knative.dev/v1alpha1; eventpolicy_validation.go)
+# --------------------------------------------------------------------------------------------
+
+
+@rule("eventpolicy/unsupported-version", EVENT_POLICY, versioned=True)
+def event_policy_version(doc: Doc, ctx: Context) -> Iterator[Finding]:
+    """EventPolicy is offered where the version's CRD set has it: Knative 1.15 carried it
+    only as an early alpha (eventing 1.15.0) and its pinned CRDs do not include it."""
+    if not ctx.version.has_event_policy:
+        yield (
+            "kind",
+            f"EventPolicy is not supported for Knative {ctx.version.version}: its CRD set "
+            "has no EventPolicy (use Istio's AuthorizationPolicy there, or move to 1.23)",
+        )
+
+
+def _sub_error(sub: Any) -> str | None:
+    if not isinstance(sub, str) or not sub:
+        return "sub must be a non-empty string"
+    if "*" in sub[:-1]:
+        return f"sub {sub!r}: '*' is only allowed as the last character"
+    return None
+
+
+@rule("eventpolicy/from-ref-xor-sub", EVENT_POLICY, versioned=True)
+def event_policy_from(doc: Doc, ctx: Context) -> Iterator[Finding]:
+    """Each spec.from entry has exactly one of ref (apiVersion, kind, name) and sub."""
+    for index, entry in enumerate(_list(_dig(doc, "spec", "from"))):
+        where = f"spec.from[{index}]"
+        item = _map(entry)
+        if ("ref" in item) == ("sub" in item):
+            yield where, "expected exactly one of ref and sub"
+        elif "ref" in item:
+            ref = _map(item["ref"])
+            missing = [f for f in ("apiVersion", "kind", "name") if not ref.get(f)]
+            if missing:
+                yield f"{where}.ref", f"missing {', '.join(missing)}"
+        elif (error := _sub_error(item["sub"])) is not None:
+            yield f"{where}.sub", error
+
+
+@rule("eventpolicy/to-ref-xor-selector", EVENT_POLICY, versioned=True)
+def event_policy_to(doc: Doc, ctx: Context) -> Iterator[Finding]:
+    """Each spec.to entry has exactly one of ref (apiVersion, kind, name) and selector."""
+    for index, entry in enumerate(_list(_dig(doc, "spec", "to"))):
+        where = f"spec.to[{index}]"
+        item = _map(entry)
+        if ("ref" in item) == ("selector" in item):
+            yield where, "expected exactly one of ref and selector"
+        elif "ref" in item:
+            ref = _map(item["ref"])
+            missing = [f for f in ("apiVersion", "kind", "name") if not ref.get(f)]
+            if missing:
+                yield f"{where}.ref", f"missing {', '.join(missing)}"
 
 
 @rule("kafkasource/required-fields", KAFKA_SOURCE)
@@ -1701,6 +1879,8 @@ def _findings(doc: Doc, ctx: Context, *, warnings: bool) -> list[Violation]:
     kind, name = group_kind[1], _name(doc)
     found = []
     for rule_name, function in RULES.items():
+        if rule_name in VERSIONED_RULES and rule_name not in ctx.version.rules:
+            continue
         if (rule_name in WARNING_RULES) is warnings and _applies(RULE_KINDS[rule_name], group_kind):
             for path, message in function(defaulted, ctx):
                 found.append(Violation(rule_name, message, kind, name, path))
@@ -1712,21 +1892,38 @@ def check_document(doc: Doc, ctx: Context) -> list[Violation]:
     return _findings(doc, ctx, warnings=False)
 
 
-def check_documents(docs: list[dict[str, Any]]) -> list[Violation]:
-    """Every rule on every document; cross-document rules see all of ``docs``.
+def _context(docs: list[dict[str, Any]], version: versions.KnativeVersion | None) -> Context:
+    return Context(
+        documents=[d for d in docs if isinstance(d, Mapping)],
+        version=version or versions.get(None),
+    )
+
+
+def rules_for(version: versions.KnativeVersion) -> list[str]:
+    """The names of the rules that run for ``version`` (every unversioned rule included)."""
+    return [n for n in RULES if n not in VERSIONED_RULES or n in version.rules]
+
+
+def check_documents(
+    docs: list[dict[str, Any]], version: versions.KnativeVersion | None = None
+) -> list[Violation]:
+    """Every rule of ``version`` (default: the unstated version) on every document;
+    cross-document rules see all of ``docs``.
 
     Returns the violations; the warning rules' findings are ``check_warnings``'.
     """
-    ctx = Context(documents=[d for d in docs if isinstance(d, Mapping)])
+    ctx = _context(docs, version)
     violations: list[Violation] = []
     for doc in docs:
         violations.extend(check_document(doc, ctx))
     return violations
 
 
-def check_warnings(docs: list[dict[str, Any]]) -> list[Violation]:
+def check_warnings(
+    docs: list[dict[str, Any]], version: versions.KnativeVersion | None = None
+) -> list[Violation]:
     """The findings of the warning rules (``WARNING_RULES``) on every document."""
-    ctx = Context(documents=[d for d in docs if isinstance(d, Mapping)])
+    ctx = _context(docs, version)
     warnings: list[Violation] = []
     for doc in docs:
         warnings.extend(_findings(doc, ctx, warnings=True))

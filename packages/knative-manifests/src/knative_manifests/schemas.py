@@ -15,13 +15,12 @@ event runtime uses those in a container image that has no schema tooling).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import yamlio
-from .constants import KUBERNETES_VERSION
+from . import versions, yamlio
 from .rules import Violation
 
 if TYPE_CHECKING:
@@ -87,18 +86,30 @@ def _path(parts: Any) -> str:
     return text
 
 
-class CrdIndex:
-    """Every CRD version found under a directory, by (group, version, kind)."""
+CrdDirs = Path | Sequence[Path]
 
-    def __init__(self, crds_dir: Path) -> None:
-        if not crds_dir.is_dir():
-            raise FileNotFoundError(f"CRD directory {crds_dir} does not exist")
-        self.crds_dir = crds_dir
+
+def _directories(crds: CrdDirs) -> list[Path]:
+    return [crds] if isinstance(crds, Path) else list(crds)
+
+
+class CrdIndex:
+    """Every CRD version found under one or more directories, by (group, version, kind).
+
+    A service's CRDs come from several sets (Knative's of its version, Argo CD's, Istio's),
+    so the index reads each directory given (``versions.crd_directories`` picks them).
+    """
+
+    def __init__(self, crds: CrdDirs) -> None:
+        self.directories = _directories(crds)
         self.schemas: dict[GroupVersionKind, dict[str, Any]] = {}
-        for path in sorted(crds_dir.rglob("*.yaml")):
-            for doc in yamlio.load_all_file(path):
-                if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition":
-                    self._add(doc)
+        for directory in self.directories:
+            if not directory.is_dir():
+                raise FileNotFoundError(f"CRD directory {directory} does not exist")
+            for path in sorted(directory.rglob("*.yaml")):
+                for doc in yamlio.load_all_file(path):
+                    if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition":
+                        self._add(doc)
 
     def _add(self, crd: Mapping[str, Any]) -> None:
         spec = crd.get("spec") or {}
@@ -114,9 +125,11 @@ class CrdIndex:
 class SchemaValidator:
     """Checks one manifest against its CRD (strictly) or its built-in Kubernetes schema."""
 
-    def __init__(self, crds_dir: Path | None, kubernetes_version: str = KUBERNETES_VERSION) -> None:
+    def __init__(self, crds_dir: CrdDirs | None, kubernetes_version: str | None = None) -> None:
+        """``kubernetes_version`` checks core kinds; ``None`` is that of a service that
+        states no Knative version (``versions.UNSTATED_VERSION``)."""
         self.crds_dir = crds_dir
-        self.kubernetes_version = kubernetes_version
+        self.kubernetes_version = kubernetes_version or versions.get(None).kubernetes_version
         self._validators: dict[GroupVersionKind, jsonschema.Draft4Validator] = {}
 
     @cached_property

@@ -17,7 +17,9 @@ The rules it keeps, because a cluster refuses to break them:
   the overlay does not keep; any difference would be refused.
 * The split goes through ``TrafficConfig`` (percents in range and summing to 100, unique
   DNS-1035 tags, latestRevision exactly when no revisionName) and the revision names must
-  be DNS-1035 labels starting with ``<service>-``.
+  be DNS-1035 labels ``<service>-v<N>``, the names this command gives: a longer name after
+  ``<service>-`` may be another Service's revision, and from Knative 1.21 a Service routing
+  to another Service's revision fails (RevisionNotOwned). The command never writes one.
 * Every YAML file the overlay's kustomization reads goes through ``yamlio`` first: one
   that is too large, has anchors or aliases or nests too deep is refused.
 * On any error nothing is written; otherwise both files are replaced together (temporary
@@ -221,6 +223,13 @@ def check_state(state: CanaryState) -> None:
                 f"[serving/revision-name] revision name {revision!r} must be a DNS-1035 label "
                 f"(at most {c.DNS_LABEL_MAX_LENGTH} characters) starting with "
                 f"'{state.service}-'"
+            )
+        if not _REVISION_NUMBER.fullmatch(revision, len(state.service)):
+            raise TrafficCommandError(
+                f"[serving/revision-not-owned] revision {revision!r} is not one this command "
+                f"names for Service {state.service!r} ('{state.service}-v<N>'): it may be "
+                "another Service's revision, which Knative 1.21 and later refuse "
+                "(RevisionNotOwned)"
             )
     try:
         state.traffic().check()

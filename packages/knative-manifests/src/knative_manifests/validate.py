@@ -2,14 +2,17 @@
 
 For each ``deployments/knative/overlays/<env>`` the kustomize output is checked against
 the CRD schemas (when a CRD directory is given), the admission rules in ``rules.py`` and the
-cross-references in ``references.py``. The Argo CD files in ``deployments/argocd`` get the
+cross-references in ``references.py``, all of the Knative version the service's
+``[tool.knative-manifests]`` names (``versions.py``: its CRD sets, its Kubernetes version for
+core kinds, its version-specific rules). The Argo CD files in ``deployments/argocd`` get the
 same schema and rule checks, plus: every path an Application would sync exists in the repo.
 When the service's ``[tool.knative-manifests]`` names its handler registry, the Triggers
 and the handlers are checked against each other (``handlers.py``).
 
 Exit status: 0 clean (warnings allowed), 1 when there is any violation, 2 when the check
 could not run (no kustomize, a missing CRD directory, a bad ``[tool.knative-manifests]``,
-a registry that does not import, an ``--env`` that is no plain overlay name).
+a registry that does not import, an ``--env`` that is no plain overlay name, a CRD directory
+without the CRD sets of the service's Knative version).
 """
 
 from __future__ import annotations
@@ -44,11 +47,12 @@ from .project import (
 from .references import CLUSTER_SCOPED_KINDS, check_references, load_external_references
 from .rules import APPLICATION_SET, Violation, check_documents, check_warnings, group_kind_of
 from .schemas import SchemaValidator
+from .versions import CrdSetMissingError, KnativeVersion, crd_directories
 
 HELP = (
-    "kustomize every overlay and check it as a Knative "
-    f"{c.KNATIVE_VERSION} / Istio {c.ISTIO_VERSION} / Argo CD {c.ARGOCD_VERSION} cluster "
-    "would: schemas, admission rules, references, handlers"
+    "kustomize every overlay and check it as a cluster of the service's Knative version "
+    f"(knative-version in [tool.knative-manifests]) / Istio {c.ISTIO_VERSION} / Argo CD "
+    f"{c.ARGOCD_VERSION} would: schemas, admission rules, references, handlers"
 )
 CRDS_ENV_VAR = "KNATIVE_CRDS_DIR"
 ARGOCD_ENV = "argocd"
@@ -364,6 +368,8 @@ def _check_argocd(
     validator: SchemaValidator | None,
     outputs: Mapping[Path, list[dict[str, Any]]],
     report: Report,
+    *,
+    version: KnativeVersion,
 ) -> None:
     """The Argo CD files: schemas, rules, synced paths and kinds (``outputs`` per overlay)."""
     argocd_dir = root / ARGOCD_DIR
@@ -387,7 +393,7 @@ def _check_argocd(
             report.environments.append(ARGOCD_ENV)
             report.documents += len(docs)
             found = _schema_violations(validator, docs)
-            found += check_documents(docs)
+            found += check_documents(docs, version)
             found += _argocd_paths(root, docs)
             found += _argocd_kinds(root, docs, outputs)
             report.violations.extend(_tag(found, ARGOCD_ENV))
@@ -406,13 +412,20 @@ def validate_tree(
     ``<root>/pyproject.toml`` (none there: no handler check). Raises ``ProjectConfigError``
     (or its ``RegistryImportError``) when that configuration cannot be used, and
     ``KustomizeError`` when no kustomize is installed: those are not findings about the
-    manifests, so they are not violations either.
+    manifests, so they are not violations either. ``crds_dir`` is a CRD cache or shared
+    root holding the CRD sets of the service's Knative version (``CrdSetMissingError``
+    when it does not).
     """
     if project is None:
         project = load_project_config(root)
+    version = project.knative
     handlers = load_registry(project.registry, root) if project.registry else None
     report = Report(schemas_checked=crds_dir is not None)
-    validator = SchemaValidator(crds_dir) if crds_dir is not None else None
+    validator = (
+        SchemaValidator(crd_directories(crds_dir, version), version.kubernetes_version)
+        if crds_dir is not None
+        else None
+    )
     try:
         external = load_external_references(root / KNATIVE_DIR / "external-references.yaml")
     except ValueError as error:
@@ -442,10 +455,10 @@ def validate_tree(
         outputs[overlay.resolve()] = docs
         report.documents += len(docs)
         found = _schema_violations(validator, docs)
-        found += check_documents(docs)
+        found += check_documents(docs, version)
         found += check_references(docs, external, overlay_namespace(overlay))
         report.violations.extend(_tag(found, env))
-        report.warnings.extend(_tag(check_warnings(docs), env))
+        report.warnings.extend(_tag(check_warnings(docs, version), env))
     contracts = (
         parse_contracts(project.contracts, f"{project.source} [tool.knative-manifests.contracts]")
         if project.contracts is not None
@@ -470,7 +483,7 @@ def validate_tree(
                 root, {o.name: outputs[o.resolve()] for o in overlays if o.resolve() in outputs}
             )
         )
-    _check_argocd(root, envs, validator, outputs, report)
+    _check_argocd(root, envs, validator, outputs, report, version=version)
     return report
 
 
@@ -516,7 +529,7 @@ def run(args: argparse.Namespace) -> int:
         for env in args.env or ():
             overlay_directory(root, env)
         report = validate_tree(root, crds, args.env)
-    except (EnvNameError, KustomizeError, ProjectConfigError) as error:
+    except (EnvNameError, KustomizeError, ProjectConfigError, CrdSetMissingError) as error:
         print(f"validate: {error}")
         return 2
     except ImportError as error:

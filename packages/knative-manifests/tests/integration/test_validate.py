@@ -8,6 +8,7 @@ import pytest
 import yaml
 from service_tree import SERVICE_ROOT, copy_service
 
+from knative_manifests import versions
 from knative_manifests.cli import main
 from knative_manifests.rules import Violation
 from knative_manifests.validate import Report, validate_tree
@@ -184,14 +185,53 @@ def test_argocd_project_must_allow_every_synced_kind(
 def test_schema_check_reports_kinds_without_a_crd(
     project_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """With a CRD directory that lacks Knative's CRDs, Knative kinds are unknown kinds."""
+    """With CRD set folders that lack Knative's CRDs, Knative kinds are unknown kinds."""
     crds = tmp_path / "crds"
-    crds.mkdir()
+    for crd_set in versions.get(None).crd_sets:
+        (crds / crd_set.folder).mkdir(parents=True)
     args = ["validate", "--root", str(project_copy), "--crds", str(crds), "--env", OVERLAYS[0]]
     assert main(args) == 1
     out = capsys.readouterr().out
     assert "[schema/unknown-kind] no schema for serving.knative.dev/v1 Service" in out
     assert "schema validation skipped" not in out
+
+
+def test_a_crd_directory_without_the_version_s_sets_is_a_usage_error(
+    project_copy: Path, crds: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Knative 1.23 CRDs are not in the 1.15 directory: validate says which set is missing."""
+    pyproject = project_copy / "pyproject.toml"
+    text = pyproject.read_text(encoding="utf-8")
+    pyproject.write_text(
+        text.replace(
+            "[tool.knative-manifests]\n", '[tool.knative-manifests]\nknative-version = "1.23"\n'
+        ),
+        encoding="utf-8",
+    )
+    assert main(["validate", "--root", str(project_copy), "--crds", str(crds)]) == 2
+    out = capsys.readouterr().out
+    assert "no CRDs of knative/serving knative-v1.23.0 for Knative 1.23" in out
+    assert "scripts/fetch-crds.sh" in out
+
+
+@pytest.mark.parametrize("version", list(versions.VERSIONS))
+def test_fixture_service_validates_against_each_version_s_crds(
+    project_copy: Path, crds: Path, version: str
+) -> None:
+    """The same manifests, stated for each version, pass that version's CRDs and rules
+    (read from the shared root, where both versions' sets sit)."""
+    pyproject = project_copy / "pyproject.toml"
+    text = pyproject.read_text(encoding="utf-8")
+    pyproject.write_text(
+        text.replace(
+            "[tool.knative-manifests]\n",
+            f'[tool.knative-manifests]\nknative-version = "{version}"\n',
+        ),
+        encoding="utf-8",
+    )
+    report = validate_tree(project_copy, crds.parent)
+    assert report.ok, "\n".join(map(str, report.violations))
+    assert report.schemas_checked
 
 
 def test_broken_yaml_is_named(project_copy: Path) -> None:

@@ -15,13 +15,16 @@ import pytest
 from knative_world import Doc, built_environments, clean_world, first
 
 from knative_manifests import constants as c
+from knative_manifests import versions
 from knative_manifests.overlays import split_reference
 from knative_manifests.rules import (
     RULES,
+    VERSIONED_RULES,
     WARNING_RULES,
     Violation,
     check_documents,
     check_warnings,
+    rules_for,
 )
 
 SCALING = "autoscaling.knative.dev/"
@@ -53,9 +56,20 @@ def annotate(world: list[Doc], **values: str) -> None:
         template_annotations(world)[SCALING + key.replace("_", "-")] = value
 
 
+#: A revisionName of the mutated Service itself (``set_traffic`` puts in its name).
+OWN_REVISION = "{service}-00001"
+
+
 def set_traffic(entries: list[dict[str, Any]]) -> Callable[[list[Doc]], None]:
     def mutate(world: list[Doc]) -> None:
-        ksvc(world)["spec"]["traffic"] = entries
+        name = ksvc(world)["metadata"]["name"]
+        ksvc(world)["spec"]["traffic"] = [
+            {
+                k: v.replace("{service}", name) if k == "revisionName" else v
+                for k, v in entry.items()
+            }
+            for entry in copy.deepcopy(entries)
+        ]
 
     return mutate
 
@@ -161,6 +175,83 @@ def _merge_without_keys(world: list[Doc]) -> None:
 
 M = Callable[[list[Doc]], None]
 
+
+def _foreign_revision(world: list[Doc]) -> None:
+    """The Service routes to a revision of Service '<name>-api' (another Service)."""
+    service = ksvc(world)
+    other = copy.deepcopy(service)
+    other["metadata"]["name"] = service["metadata"]["name"] + "-api"
+    other["spec"].pop("traffic", None)
+    other["spec"]["template"]["metadata"].pop("name", None)
+    world.append(other)
+    service["spec"]["traffic"] = [
+        {"revisionName": other["metadata"]["name"] + "-00001", "percent": 100}
+    ]
+
+
+def _filters_on_rabbitmq(world: list[Doc]) -> None:
+    trigger(world, "rabbit-trigger")["spec"]["filters"] = [{"exact": {"type": "com.example.a"}}]
+
+
+def _default_partitioner(world: list[Doc]) -> None:
+    first(world, "ConfigMap", "kafka-sample-config")["data"][
+        "config-kafka-broker-producer.properties"
+    ] = f"acks=all\npartitioner.class={c.KAFKA_REMOVED_PARTITIONERS[0]}\n"
+
+
+def event_policy() -> Doc:
+    """A valid EventPolicy: only the sample KafkaSource may send to the sample broker."""
+    return {
+        "apiVersion": "eventing.knative.dev/v1alpha1",
+        "kind": "EventPolicy",
+        "metadata": {"name": "sample-policy", "namespace": "sample"},
+        "spec": {
+            "to": [
+                {
+                    "ref": {
+                        "apiVersion": "eventing.knative.dev/v1",
+                        "kind": "Broker",
+                        "name": "sample-broker",
+                    }
+                }
+            ],
+            "from": [
+                {
+                    "ref": {
+                        "apiVersion": "sources.knative.dev/v1beta1",
+                        "kind": "KafkaSource",
+                        "name": "sample-source",
+                    }
+                },
+                {"sub": "system:serviceaccount:sample:*"},
+            ],
+        },
+    }
+
+
+def with_event_policy(change: Callable[[Doc], None]) -> M:
+    def mutate(world: list[Doc]) -> None:
+        policy = event_policy()
+        change(policy)
+        world.append(policy)
+
+    return mutate
+
+
+def observability(data: dict[str, str], name: str = "config-observability") -> M:
+    def mutate(world: list[Doc]) -> None:
+        world.append(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": name, "namespace": "knative-serving"},
+                "data": data,
+            }
+        )
+
+    return mutate
+
+
 MUTATIONS: dict[str, M] = {
     # every kind
     "k8s/name": lambda w: first(w, "ConfigMap")["metadata"].update(name="Bad_Name"),
@@ -254,25 +345,30 @@ MUTATIONS: dict[str, M] = {
     # traffic
     "traffic/percent-sum": set_traffic([{"latestRevision": True, "percent": 90}]),
     "traffic/percent-range": set_traffic(
-        [{"latestRevision": True, "percent": 150}, {"revisionName": "r-1", "percent": -50}]
+        [
+            {"latestRevision": True, "percent": 150},
+            {"revisionName": OWN_REVISION, "percent": -50},
+        ]
     ),
     "traffic/tag-dns1035": set_traffic([{"latestRevision": True, "percent": 100, "tag": "Bad"}]),
     "traffic/tag-unique": set_traffic(
         [
             {"latestRevision": True, "percent": 50, "tag": "same"},
-            {"revisionName": "r-1", "percent": 50, "tag": "same"},
+            {"revisionName": OWN_REVISION, "percent": 50, "tag": "same"},
         ]
     ),
     "traffic/configuration-name-forbidden": set_traffic(
         [{"configurationName": "config", "percent": 100}]
     ),
     "traffic/latest-revision-xor-revision-name": set_traffic(
-        [{"revisionName": "r-1", "latestRevision": True, "percent": 100}]
+        [{"revisionName": OWN_REVISION, "latestRevision": True, "percent": 100}]
     ),
     "traffic/url-forbidden": set_traffic(
         [{"latestRevision": True, "percent": 100, "url": "http://x.example.com"}]
     ),
+    "serving/revision-not-owned": _foreign_revision,
     # container security (own rules)
+    "security/run-as-user-set": lambda w: container(w)["securityContext"].pop("runAsUser"),
     "security/run-as-non-root": lambda w: container(w)["securityContext"].update(
         runAsNonRoot=False
     ),
@@ -344,6 +440,18 @@ MUTATIONS: dict[str, M] = {
         "namespace"
     ),
     # KafkaSource
+    "trigger/filters-need-supporting-broker": _filters_on_rabbitmq,
+    "kafka/default-partitioner-removed": _default_partitioner,
+    # per version in VERSION_MUTATIONS; this one fits every version (a misspelt key is no
+    # key of either era and is not flagged, so the mutation uses the map's name).
+    "observability/config-dialect": observability({}, name="config-tracing"),
+    "eventpolicy/unsupported-version": with_event_policy(lambda p: None),
+    "eventpolicy/from-ref-xor-sub": with_event_policy(
+        lambda p: p["spec"]["from"].append({"sub": "system:*:x"})
+    ),
+    "eventpolicy/to-ref-xor-selector": with_event_policy(
+        lambda p: p["spec"]["to"][0].update(selector={"matchLabels": {"a": "b"}})
+    ),
     "kafkasource/required-fields": lambda w: first(w, "KafkaSource")["spec"].update(topics=[]),
     "kafkasource/initial-offset": lambda w: first(w, "KafkaSource")["spec"].update(
         initialOffset="middle"
@@ -405,13 +513,51 @@ def fired(violations: list[Violation]) -> set[str]:
 
 def test_every_rule_has_a_mutation() -> None:
     assert set(RULES) - set(MUTATIONS) == set()
+    assert {r for r, _ in VERSION_MUTATIONS} <= set(RULES)
     assert set(MUTATIONS) - set(RULES) == set()
 
 
-def test_clean_world_has_no_violations() -> None:
-    violations = check_documents(clean_world())
+@pytest.mark.parametrize("version", list(versions.VERSIONS))
+def test_clean_world_has_no_violations(version: str) -> None:
+    entry = versions.get(version)
+    violations = check_documents(clean_world(), entry)
     assert violations == [], "\n".join(map(str, violations))
-    assert check_warnings(clean_world()) == []
+    assert check_warnings(clean_world(), entry) == []
+
+
+@pytest.mark.parametrize("rule_name", sorted(VERSIONED_RULES))
+def test_versioned_rule_is_silent_where_it_does_not_apply(rule_name: str) -> None:
+    """The mutation that makes a versioned rule fire finds nothing on other versions."""
+    for version, entry in versions.VERSIONS.items():
+        if rule_name in entry.rules:
+            continue
+        world = copy.deepcopy(clean_world())
+        MUTATIONS[rule_name](world)
+        assert rule_name not in fired(check_documents(world, entry)), version
+
+
+def test_observability_config_tracing_is_not_read_from_1_19() -> None:
+    world = copy.deepcopy(clean_world())
+    observability({"backend": "zipkin"}, name="config-tracing")(world)
+    assert check_documents(world, versions.get("1.15")) == []
+    (violation,) = check_documents(world, versions.get("1.23"))
+    assert violation.rule == "observability/config-dialect"
+    assert "does not read config-tracing" in violation.message
+
+
+def test_event_policy_is_clean_on_1_23() -> None:
+    world = [*copy.deepcopy(clean_world()), event_policy()]
+    assert check_documents(world, versions.get("1.23")) == []
+
+
+def test_filters_on_the_kafka_broker_are_fine() -> None:
+    world = copy.deepcopy(clean_world())
+    kafka_trigger = copy.deepcopy(trigger(world, "sample-trigger"))
+    kafka_trigger["metadata"]["name"] = "kafka-trigger"
+    kafka_trigger["spec"]["broker"] = "kafka-sample"
+    kafka_trigger["spec"]["filters"] = [{"prefix": {"type": "com.example."}}]
+    world.append(kafka_trigger)
+    assert check_documents(world, versions.get("1.23")) == []
 
 
 def test_every_environment_is_clean() -> None:
@@ -420,13 +566,31 @@ def test_every_environment_is_clean() -> None:
         assert violations == [], f"{env}: " + "\n".join(map(str, violations))
 
 
-@pytest.mark.parametrize("rule_name", sorted(MUTATIONS))
-def test_rule_catches_its_mutation(rule_name: str) -> None:
-    """The mutation makes its rule fire alone, as a violation or (WARNING_RULES) a warning."""
+#: Mutations that differ by version: the observability keys of the other era.
+VERSION_MUTATIONS: dict[tuple[str, str], M] = {
+    ("observability/config-dialect", "1.15"): observability({"tracing-protocol": "grpc"}),
+    ("observability/config-dialect", "1.23"): observability(
+        {"metrics.backend-destination": "prometheus"}
+    ),
+}
+#: Every (rule, version) pair the rule runs for.
+CASES = [(r, v) for v, entry in versions.VERSIONS.items() for r in rules_for(entry)]
+
+
+def test_versioned_rules_are_listed_by_a_version() -> None:
+    assert versions.versioned_rules() == VERSIONED_RULES
+    assert versions.versioned_rules() <= set(RULES)
+
+
+@pytest.mark.parametrize(("rule_name", "version"), CASES, ids=[f"{v}:{r}" for r, v in CASES])
+def test_rule_catches_its_mutation(rule_name: str, version: str) -> None:
+    """The mutation makes its rule fire alone, as a violation or (WARNING_RULES) a warning,
+    for every Knative version the rule runs for."""
+    entry = versions.get(version)
     world = copy.deepcopy(clean_world())
-    MUTATIONS[rule_name](world)
-    violations = check_documents(world)
-    warnings = check_warnings(world)
+    VERSION_MUTATIONS.get((rule_name, version), MUTATIONS[rule_name])(world)
+    violations = check_documents(world, entry)
+    warnings = check_warnings(world, entry)
     found = warnings if rule_name in WARNING_RULES else violations
     assert fired(violations + warnings) == {rule_name}, "\n".join(map(str, violations + warnings))
     assert fired(found) == {rule_name}

@@ -207,6 +207,15 @@ def break_names(root: Path) -> None:
     path.write_text(yaml.safe_dump(patch, sort_keys=False), encoding="utf-8")
 
 
+def foreign_revision(root: Path) -> None:
+    """Stable pinned to a revision of Service '<service>-api', whose name shares the prefix."""
+    path = root / traffic.OVERLAYS / ENV / traffic.SERVICE_PATCH
+    patch = read_patch(root)
+    service = patch["metadata"]["name"]
+    patch["spec"]["traffic"][0]["revisionName"] = f"{service}-api-v1"
+    path.write_text(yaml.safe_dump(patch, sort_keys=False), encoding="utf-8")
+
+
 def break_sum(root: Path) -> None:
     path = root / traffic.OVERLAYS / ENV / traffic.SERVICE_PATCH
     patch = read_patch(root)
@@ -242,6 +251,8 @@ def nothing(root: Path) -> None:
         (start_canary, ["shift"], "shift needs --percent"),
         (start_canary, ["shift", "--percent", "100"], "traffic/percent-range"),
         (break_names, ["status"], "serving/revision-name"),
+        (foreign_revision, ["shift", "--percent", "5"], "serving/revision-not-owned"),
+        (foreign_revision, ["status"], "RevisionNotOwned"),
         (break_sum, ["shift", "--percent", "5"], "traffic/percent-sum"),
     ],
 )
