@@ -64,6 +64,14 @@ class UnsupportedContentTypeError(CloudEventError):
     title = "Unsupported content type"
 
 
+class UnsupportedCharsetError(UnsupportedContentTypeError, CloudEventValidationError):
+    """``datacontenttype`` names a charset this service cannot decode its text or JSON data in.
+
+    A 415 like any unsupported content type, and a validation error, so code that catches
+    :class:`CloudEventValidationError` for a bad attribute catches it too.
+    """
+
+
 class PayloadTooLargeError(CloudEventError):
     """The body is larger than MAX_BODY_BYTES."""
 
