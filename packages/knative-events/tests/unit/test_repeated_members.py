@@ -6,10 +6,14 @@ Structured and batch mode: a member twice in an event object, however it is esca
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from knative_events.cloudevents import parser
 from knative_events.cloudevents.endpoint import EventEndpoint
@@ -152,9 +156,9 @@ async def test_names_that_recur_only_inside_values_are_no_repeats(body: str) -> 
     assert (await call(STRUCTURED, body.encode()))[0] == 202
 
 
-def test_the_exact_check_runs_only_when_the_count_cannot_tell(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+@pytest.fixture
+def walks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The depths the exact (slow) check was asked about, in order."""
     calls: list[int] = []
     exact = parser._repeated_member
 
@@ -163,10 +167,38 @@ def test_the_exact_check_runs_only_when_the_count_cannot_tell(
         return exact(body, depth)
 
     monkeypatch.setattr(parser, "_repeated_member", counted)
-    parser.parse_structured((obj('"traceparent": "00", "data": {"n": 1}')).encode())
-    assert calls == []
-    parser.parse_structured((obj('"data": {"id": 1}')).encode())
-    assert calls == [1]
+    return calls
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # compact, in orjson's own order: equal to its serialization
+        orjson.dumps({"specversion": "1.0", "id": "1", "source": "/s", "type": "t", "data": [1]}),
+        # spaces, escapes and names that recur in the data: the comma count tells
+        obj('"data": {"id": 1, "type": "a,b"}').encode(),
+        obj('"data": ["\\u002c", "a\\u002cb", {"id": [1, 2]}]').encode(),
+        obj('"subject": "\\u00e9,\\/"').encode(),
+    ],
+)
+def test_an_event_without_repeats_never_needs_the_exact_check(
+    walks: list[int], body: bytes
+) -> None:
+    assert parser.parse_structured(body).type == "t"
+    assert walks == []
+
+
+def test_a_repeat_inside_the_data_is_looked_at_once_and_accepted(walks: list[int]) -> None:
+    event = parser.parse_structured(obj('"data": {"n": 1, "n": 2}').encode())
+    assert event.data == {"n": 2}
+    assert walks == [1]
+
+
+def test_a_repeat_deeper_than_orjson_writes_is_still_found() -> None:
+    deep = "[" * 400 + "1" + "]" * 400
+    with pytest.raises(CloudEventValidationError) as caught:
+        parser.parse_structured(obj(f'"data": {deep}', '"type": "u"').encode())
+    assert caught.value.attribute == "type"
 
 
 def test_the_exact_check_needs_no_recursion() -> None:
@@ -193,3 +225,42 @@ def test_batches_without_repeats_pass_the_count_and_the_exact_check() -> None:
     for body in (f"[{one}, {one}, {one}]", f"[{one}, {nested}]", "[]"):
         events = from_http_batch(BATCH, body.encode())
         assert all(event.type == "t" for event in events)
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(st.characters(exclude_categories=["Cs"]), max_size=12),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.sampled_from(["id", "type", "a,b", "data", "é"]), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+writers = st.sampled_from(
+    [
+        orjson.dumps,
+        lambda doc: json.dumps(doc).encode(),
+        lambda doc: json.dumps(doc, indent=2, ensure_ascii=False).encode(),
+        lambda doc: json.dumps(doc, separators=(",", ":"), sort_keys=True).encode(),
+    ]
+)
+REQUIRED = {"specversion": "1.0", "id": "1", "source": "/s", "type": "t"}
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=json_values, subject=st.text("abc ,é", min_size=1, max_size=8), write=writers)
+def test_repeats_are_found_whatever_the_sender_writes(
+    data: Any, subject: str, write: Callable[[Any], bytes]
+) -> None:
+    """No event without a repeat is refused; every repeated event member is, by name."""
+    document = {**REQUIRED, "subject": subject, "data": data}
+    assert parser.parse_structured(write(document)).data == data
+    body = write(document)
+    for name in ("type", "subject", "data"):
+        repeated = body[:-1] + b', "' + name.encode() + b'": ' + orjson.dumps(data) + b"}"
+        with pytest.raises(CloudEventValidationError) as caught:
+            parser.parse_structured(repeated)
+        assert caught.value.attribute == name
