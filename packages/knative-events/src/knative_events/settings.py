@@ -73,6 +73,11 @@ class Settings:
     max_concurrent_handlers: int = 1000
     """Match the revision's containerConcurrency: beyond it an event gets 503 + Retry-After
     instead of queueing behind slow handlers."""
+    max_header_bytes: int = 64 * 1024
+    """Largest request line and header block the server reads (431 beyond it); needs
+    ``--http knative_events.server:BoundedHttpToolsProtocol``."""
+    header_timeout_seconds: float = 10.0
+    """Time a connection has to send a complete header block (408 and closed after it)."""
     retry_after_seconds: int = 1
     """Retry-After sent with 503."""
     log_level: LogLevel = "INFO"
@@ -187,6 +192,8 @@ _CHECKS: Final[dict[str, Callable[[Any], str | None]]] = {
     "max_body_bytes": _whole(1),
     "handler_timeout_seconds": _positive,
     "max_concurrent_handlers": _whole(1),
+    "max_header_bytes": _whole(1024),
+    "header_timeout_seconds": _positive,
     "retry_after_seconds": _whole(0),
     "log_level": _level,
 }

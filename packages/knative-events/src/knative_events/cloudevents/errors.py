@@ -80,6 +80,22 @@ class PayloadTooLargeError(CloudEventError):
     title = "Payload too large"
 
 
+class HeadersTooLargeError(ProblemError):
+    """The request line and headers are larger than MAX_HEADER_BYTES."""
+
+    status = 431
+    slug = "headers-too-large"
+    title = "Request header fields too large"
+
+
+class HeaderTimeoutError(ProblemError):
+    """The request line and headers did not arrive within HEADER_TIMEOUT_SECONDS."""
+
+    status = 408
+    slug = "header-timeout"
+    title = "Request timeout"
+
+
 class UnhandledEventTypeError(CloudEventError):
     """No handler is registered for the event's ``type``.
 

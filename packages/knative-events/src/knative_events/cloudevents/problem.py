@@ -27,6 +27,8 @@ PROBLEM_DOCS: Final[dict[str, tuple[int, str, str]]] = {
         errors.CloudEventSerializationError,
         errors.UnsupportedContentTypeError,
         errors.PayloadTooLargeError,
+        errors.HeadersTooLargeError,
+        errors.HeaderTimeoutError,
         errors.UnhandledEventTypeError,
         errors.DataValidationError,
         errors.MethodNotAllowedError,

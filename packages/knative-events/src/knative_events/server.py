@@ -1,0 +1,160 @@
+"""uvicorn's httptools protocol with a bounded header block and a header timeout.
+
+httptools (llhttp) sets no limit on the size of a request's header block, and uvicorn adds
+none: a sender that streams headers makes the process buffer all of them before the app
+sees the request, and one that sends a byte at a time (or nothing) holds a connection
+open for ever, because uvicorn's keep-alive timer is cancelled by every byte read. Behind
+Knative the queue-proxy bounds both, but ``make run``, a plain Deployment or a test talk
+to uvicorn directly. This subclass keeps the fast parser and adds the two bounds:
+
+* a header block (request line and headers) over ``MAX_HEADER_BYTES`` is answered 431
+  and the connection closed. The bytes counted are those read while a header block is
+  incomplete; a read that completes it is not counted, so a body that arrives with its
+  headers never counts against the limit. One read (at most the event loop's read size)
+  may pass the limit before it is refused: that is the bound on what a connection
+  buffers.
+* a header block not complete ``HEADER_TIMEOUT_SECONDS`` after the connection opened,
+  or after its first byte on a kept-alive connection, is answered 408 and closed; a new
+  connection that sent nothing is closed without an answer (an idle kept-alive one is
+  closed by uvicorn's own keep-alive timeout). A request whose handler is running is
+  never cut. A request that arrives in one read (almost every one) costs no timer.
+
+Serve with ``uvicorn <package>.main:app --http knative_events.server:BoundedHttpToolsProtocol``
+(the rendered Dockerfile and ``make run`` do). Both limits are read once, from the
+environment, through :class:`knative_events.settings.Settings`.
+
+Written by hand because neither uvicorn nor httptools has these options; a subclass of
+uvicorn's own protocol keeps every other behaviour (pipelining, flow control, upgrades).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, ClassVar, Final
+
+import orjson
+from uvicorn.config import Config
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.server import ServerState
+
+from .cloudevents.errors import HeadersTooLargeError, HeaderTimeoutError, ProblemError
+from .cloudevents.problem import PROBLEM_CONTENT_TYPE, problem_document
+from .settings import Settings
+
+_REASONS: Final = {431: b"Request Header Fields Too Large", 408: b"Request Timeout"}
+
+
+class BoundedHttpToolsProtocol(HttpToolsProtocol):
+    """:class:`HttpToolsProtocol` that refuses an oversized header block (431) and closes
+    connections whose header block does not arrive in time (408)."""
+
+    max_header_bytes: ClassVar[int | None] = None
+    """The limits; None until the first connection reads them from the environment."""
+    header_timeout_seconds: ClassVar[float] = 0.0
+
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        if BoundedHttpToolsProtocol.max_header_bytes is None:
+            settings = Settings()
+            BoundedHttpToolsProtocol.header_timeout_seconds = settings.header_timeout_seconds
+            BoundedHttpToolsProtocol.max_header_bytes = settings.max_header_bytes
+        # Bytes of the header block read so far; None while no header block is incomplete.
+        self._header_bytes: int | None = 0
+        self._header_timer: asyncio.TimerHandle | None = None
+
+    # asyncio.Protocol
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        """Start the clock for the first header block."""
+        super().connection_made(transport)
+        self._arm_header_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Stop the clock; uvicorn does the rest."""
+        self._disarm_header_timer()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        """Parse, then count what was read while the header block is still incomplete."""
+        super().data_received(data)
+        if self._header_bytes is None or self.transport.is_closing():
+            return  # the common case: the whole header block came in this read
+        self._header_bytes += len(data)
+        limit = self.max_header_bytes
+        if limit is not None and self._header_bytes > limit:
+            self._refuse(
+                HeadersTooLargeError(
+                    f"the request line and headers exceed {limit} bytes (MAX_HEADER_BYTES)"
+                )
+            )
+        elif self._header_timer is None:
+            self._arm_header_timer()
+
+    # httptools callbacks
+    def on_headers_complete(self) -> None:
+        """The header block is complete: stop counting and the clock."""
+        self._header_bytes = None
+        if self._header_timer is not None:
+            self._disarm_header_timer()
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        """The next bytes read belong to the next header block.
+
+        Its clock starts with its first byte (:meth:`data_received`); until then an idle
+        keep-alive connection is uvicorn's (``--timeout-keep-alive``).
+        """
+        super().on_message_complete()
+        self._header_bytes = 0
+
+    # the two bounds
+    def _arm_header_timer(self) -> None:
+        self._disarm_header_timer()
+        if self.header_timeout_seconds > 0:
+            self._header_timer = self.loop.call_later(
+                self.header_timeout_seconds, self._header_timed_out
+            )
+
+    def _disarm_header_timer(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _header_timed_out(self) -> None:
+        self._header_timer = None
+        if self.transport.is_closing() or self._header_bytes is None:
+            return
+        if self.cycle is not None and not self.cycle.response_complete:
+            return  # a handler is running; the next bytes read start the clock again
+        if self._header_bytes == 0:
+            self.transport.close()  # an idle connection: nothing to answer
+            return
+        self._refuse(
+            HeaderTimeoutError(
+                f"the request line and headers did not arrive within "
+                f"{self.header_timeout_seconds:g} s (HEADER_TIMEOUT_SECONDS)"
+            )
+        )
+
+    def _refuse(self, error: ProblemError) -> None:
+        """Answer ``error`` as a problem document and close: the header block is unread."""
+        self._disarm_header_timer()
+        body = orjson.dumps(problem_document(error))
+        reason = _REASONS.get(error.status, b"")
+        parts = [b"HTTP/1.1 %d %s\r\n" % (error.status, reason)]
+        for name, value in self.server_state.default_headers:
+            parts += [name, b": ", value, b"\r\n"]
+        parts += [
+            b"content-type: " + PROBLEM_CONTENT_TYPE.encode("ascii") + b"\r\n",
+            b"content-length: %d\r\n" % len(body),
+            b"connection: close\r\n\r\n",
+            body,
+        ]
+        self.logger.warning("refused a request: %s", error.detail)
+        self.transport.write(b"".join(parts))
+        self.transport.close()
