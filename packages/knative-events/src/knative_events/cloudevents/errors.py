@@ -80,6 +80,14 @@ class PayloadTooLargeError(CloudEventError):
     title = "Payload too large"
 
 
+class SenderNotAllowedError(CloudEventError):
+    """The event is valid, but its sender or what it asks for is not allowed here."""
+
+    status = 403
+    slug = "not-allowed"
+    title = "Not allowed"
+
+
 class HeadersTooLargeError(ProblemError):
     """The request line and headers are larger than MAX_HEADER_BYTES."""
 

@@ -28,6 +28,7 @@ PROBLEM_DOCS: Final[dict[str, tuple[int, str, str]]] = {
         errors.UnsupportedContentTypeError,
         errors.PayloadTooLargeError,
         errors.HeadersTooLargeError,
+        errors.SenderNotAllowedError,
         errors.HeaderTimeoutError,
         errors.UnhandledEventTypeError,
         errors.DataValidationError,
