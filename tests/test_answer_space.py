@@ -289,6 +289,9 @@ PATTERN_SAMPLES: dict[str, Any] = {
     "git_repo_url": "https://github.com/acme/orders.git",
     "argocd_project": "orders",
     "metrics_namespace": "monitoring",
+    "service_manager_sources": ["/builds"],
+    "service_manager_registries": ["ghcr.io/acme"],
+    "service_manager_namespace": "orders-managed",
 }
 #: What a `$`-anchored pattern let through: line ends, NUL, Unicode line separators.
 TRAILERS = ["\n", "\r\n", "\r", "\x00", "\u2028", "\u2029", "\x85", "\t", " "]

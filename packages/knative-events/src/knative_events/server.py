@@ -8,11 +8,10 @@ Knative the queue-proxy bounds both, but ``make run``, a plain Deployment or a t
 to uvicorn directly. This subclass keeps the fast parser and adds the two bounds:
 
 * a header block (request line and headers) over ``MAX_HEADER_BYTES`` is answered 431
-  and the connection closed. The bytes counted are those read while a header block is
-  incomplete; a read that completes it is not counted, so a body that arrives with its
-  headers never counts against the limit. One read (at most the event loop's read size)
-  may pass the limit before it is refused: that is the bound on what a connection
-  buffers.
+  and the connection closed. While a block is incomplete, the bytes read for it are
+  counted, so one read (at most the event loop's read size) past the limit is all a
+  connection buffers; a block completed within the limit's reach is measured once
+  complete, so a body that arrives with its headers never counts against the limit.
 * a header block not complete ``HEADER_TIMEOUT_SECONDS`` after the connection opened,
   or after its first byte on a kept-alive connection, is answered 408 and closed; a new
   connection that sent nothing is closed without an answer (an idle kept-alive one is
@@ -44,6 +43,10 @@ from .settings import Settings
 _REASONS: Final = {431: b"Request Header Fields Too Large", 408: b"Request Timeout"}
 
 
+class _HeaderBlockTooLargeError(Exception):
+    """Raised from a parser callback to stop parsing a header block over the limit."""
+
+
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
     """:class:`HttpToolsProtocol` that refuses an oversized header block (431) and closes
     connections whose header block does not arrive in time (408)."""
@@ -64,8 +67,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             settings = Settings()
             BoundedHttpToolsProtocol.header_timeout_seconds = settings.header_timeout_seconds
             BoundedHttpToolsProtocol.max_header_bytes = settings.max_header_bytes
-        # Bytes of the header block read so far; None while no header block is incomplete.
+        # Bytes of the header block read before this read; None while none is incomplete.
         self._header_bytes: int | None = 0
+        self._read_bytes = 0  # size of the read being parsed
+        self._too_large = False  # set when a complete header block was over the limit
         self._header_timer: asyncio.TimerHandle | None = None
 
     # asyncio.Protocol
@@ -81,6 +86,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         """Parse, then count what was read while the header block is still incomplete."""
+        self._read_bytes = len(data)
         super().data_received(data)
         if self._header_bytes is None or self.transport.is_closing():
             return  # the common case: the whole header block came in this read
@@ -97,7 +103,23 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     # httptools callbacks
     def on_headers_complete(self) -> None:
-        """The header block is complete: stop counting and the clock."""
+        """The header block is complete: measure it if it may be over, stop the clock.
+
+        Only when this read and the earlier ones of the block could hold more than the
+        limit is the block measured (request target, names and values, 4 bytes a line for
+        ": " and CRLF); otherwise it costs one comparison.
+        """
+        limit = self.max_header_bytes
+        if (
+            limit is not None
+            and self._header_bytes is not None
+            and self._header_bytes + self._read_bytes > limit
+        ):
+            size = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
+            if size > limit:
+                # Stops the parser; uvicorn answers through send_400_response (below).
+                self._too_large = True
+                raise _HeaderBlockTooLargeError
         self._header_bytes = None
         if self._header_timer is not None:
             self._disarm_header_timer()
@@ -111,6 +133,18 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         """
         super().on_message_complete()
         self._header_bytes = 0
+
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn's answer to a parser error: a 431 when the header block was too large."""
+        if not self._too_large:
+            super().send_400_response(msg)
+            return
+        self._refuse(
+            HeadersTooLargeError(
+                f"the request line and headers exceed {self.max_header_bytes} bytes "
+                "(MAX_HEADER_BYTES)"
+            )
+        )
 
     # the two bounds
     def _arm_header_timer(self) -> None:

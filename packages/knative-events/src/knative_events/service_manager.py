@@ -1279,13 +1279,16 @@ class ManagerProvider:
                 raise _unavailable("start", error) from error
         return self._manager
 
-    def for_event(self, source: str) -> ServiceManager:
-        """The manager for an event from ``source``: 403 unless it is an allowed source.
+    def for_event(self, source: str, *, image_uri: str | None = None) -> ServiceManager:
+        """The manager for an event from ``source`` (about ``image_uri``, for a build).
 
-        The source is checked before the manager is built, so a refused sender never
+        403 unless the source is an allowed one and the image comes from an allowed
+        registry. Both are checked before the manager is built, so a refused sender never
         costs a connection to the cluster.
         """
         self.defaults.check_source(source)
+        if image_uri is not None:
+            self.defaults.check_image(image_uri)
         return self.get()
 
     def override(self, manager: ServiceManager | None) -> None:

@@ -78,6 +78,9 @@ class Settings:
     ``--http knative_events.server:BoundedHttpToolsProtocol``."""
     header_timeout_seconds: float = 10.0
     """Time a connection has to send a complete header block (408 and closed after it)."""
+    api_docs: bool = True
+    """Serve ``/docs``, ``/redoc`` and ``/openapi.json``; the prod overlay sets API_DOCS=false
+    (a map of the service is of use to an attacker, not to the broker)."""
     retry_after_seconds: int = 1
     """Retry-After sent with 503."""
     log_level: LogLevel = "INFO"

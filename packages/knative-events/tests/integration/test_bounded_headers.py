@@ -168,8 +168,13 @@ def threaded(
     """The test app on uvicorn + the bounded protocol in a thread: (port, gate)."""
     app = create_app(make_settings(handler_timeout_seconds=10), registry=registry)
     port = free_port
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", http=BoundedHttpToolsProtocol
+    config = uvicorn.Config(  # asyncio's loop here, uvloop in the subprocess above
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        http=BoundedHttpToolsProtocol,
+        loop="asyncio",
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -218,6 +223,12 @@ def test_the_small_limit_refuses_and_a_running_handler_is_never_cut(
     port, gate = threaded
     extra = b"x-pad: " + b"a" * 5000 + b"\r\n"
     assert status_of(send(port, event_with(extra, b"test.accept"))) == 431
+    # many small headers in one write: the block is complete in one read, and measured
+    extra = b"".join(b"x-%d: %s\r\n" % (i, b"a" * 100) for i in range(50))
+    assert status_of(send(port, event_with(extra, b"test.accept"))) == 431
+    assert (
+        status_of(send(port, event_with(b"x-pad: " + b"a" * 3000 + b"\r\n", b"test.accept"))) == 202
+    )
     with socket.create_connection(("127.0.0.1", port)) as sock:
         sock.sendall(event_with(b"", b"test.block"))
         assert gate.entered.wait(5)
