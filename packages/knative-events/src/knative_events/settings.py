@@ -78,6 +78,15 @@ class Settings:
     ``--http knative_events.server:BoundedHttpToolsProtocol``."""
     header_timeout_seconds: float = 10.0
     """Time a connection has to send a complete header block (408 and closed after it)."""
+    event_auth: str = "none"
+    """``oidc``: every event needs the bearer token Knative Eventing's sender identity
+    attaches (knative_events.event_auth, the ``oidc`` extra); ``none``: no check."""
+    event_audience: str | None = None
+    """The audience the Triggers name (``spec.subscriber.audience``); required with oidc."""
+    oidc_jwks_url: str = "https://kubernetes.default.svc/openid/v1/jwks"
+    """The service-account issuer's keys (the API server's by default)."""
+    oidc_issuer: str | None = None
+    """When set, a token's ``iss`` must be this (the cluster's service-account issuer)."""
     api_docs: bool = True
     """Serve ``/docs``, ``/redoc`` and ``/openapi.json``; the prod overlay sets API_DOCS=false
     (a map of the service is of use to an attacker, not to the broker)."""
@@ -102,6 +111,13 @@ class Settings:
             object.__setattr__(self, field.name, value)  # frozen: set once, here
         if values:
             raise TypeError(f"unknown settings: {', '.join(sorted(values))}")
+        if getattr(self, "event_auth", "none") == "oidc" and not getattr(
+            self, "event_audience", None
+        ):
+            raise SettingsError(
+                "EVENT_AUDIENCE must be set with EVENT_AUTH=oidc: it is the audience the "
+                "Triggers name and every token must carry"
+            )
 
 
 def _integer(text: str) -> int:
@@ -199,4 +215,5 @@ _CHECKS: Final[dict[str, Callable[[Any], str | None]]] = {
     "header_timeout_seconds": _positive,
     "retry_after_seconds": _whole(0),
     "log_level": _level,
+    "event_auth": lambda value: None if value in ("none", "oidc") else "must be none or oidc",
 }

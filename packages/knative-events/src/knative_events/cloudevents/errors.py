@@ -80,6 +80,14 @@ class PayloadTooLargeError(CloudEventError):
     title = "Payload too large"
 
 
+class EventUnauthorizedError(CloudEventError):
+    """The event carries no valid bearer token (EVENT_AUTH=oidc)."""
+
+    status = 401
+    slug = "unauthorized"
+    title = "Unauthorized"
+
+
 class SenderNotAllowedError(CloudEventError):
     """The event is valid, but its sender or what it asks for is not allowed here."""
 

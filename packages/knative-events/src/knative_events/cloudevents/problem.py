@@ -29,6 +29,7 @@ PROBLEM_DOCS: Final[dict[str, tuple[int, str, str]]] = {
         errors.PayloadTooLargeError,
         errors.HeadersTooLargeError,
         errors.SenderNotAllowedError,
+        errors.EventUnauthorizedError,
         errors.HeaderTimeoutError,
         errors.UnhandledEventTypeError,
         errors.DataValidationError,
