@@ -652,6 +652,7 @@ DRAWERS: dict[str, Drawer] = {
         )
     ),
     "trigger_source": _trigger_source,
+    "event_auth": _choice("event_auth"),
     "delivery_retry": _int_between(0, 100),
     "delivery_backoff_policy": _choice("delivery_backoff_policy"),
     "delivery_backoff_delay": _backoff_delay,

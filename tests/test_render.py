@@ -459,3 +459,32 @@ def test_prod_serves_no_api_docs(renderer: Renderer) -> None:
     for env in ("dev", "prod"):
         config = next(d for d in _built(root, env) if d["kind"] == "ConfigMap")
         assert config["data"].get("API_DOCS") == ("false" if env == "prod" else None)
+
+
+def test_event_auth_oidc_names_the_audience_in_every_trigger(renderer: Renderer) -> None:
+    """One audience per environment, in the ConfigMap the app reads and in every Trigger."""
+    root = renderer.render({**DEFAULTS, "event_auth": "oidc"})
+    answers = yaml.safe_load((root / ".copier-answers.yml").read_text(encoding="utf-8"))
+    for env in answers["environments"]:
+        docs = _built(root, env)
+        config = next(d for d in docs if d["kind"] == "ConfigMap")
+        audience = f"serving.knative.dev/service/{answers['namespace']}-{env}/hello-events"
+        assert config["data"]["EVENT_AUTH"] == "oidc"
+        assert config["data"]["EVENT_AUDIENCE"] == audience
+        triggers = [d for d in docs if d["kind"] == "Trigger"]
+        assert triggers
+        assert {t["spec"]["subscriber"]["audience"] for t in triggers} == {audience}
+        account = next(d for d in docs if d["kind"] == "ServiceAccount")
+        assert account["automountServiceAccountToken"] is True
+    pyproject = (root / "pyproject.toml").read_text(encoding="utf-8")
+    assert '"knative-events[oidc]==' in pyproject
+
+
+def test_without_event_auth_no_token_is_mounted(renderer: Renderer) -> None:
+    root = renderer.render(DEFAULTS)
+    docs = _built(root, "dev")
+    assert (
+        next(d for d in docs if d["kind"] == "ServiceAccount")["automountServiceAccountToken"]
+        is False
+    )
+    assert all("audience" not in d["spec"]["subscriber"] for d in docs if d["kind"] == "Trigger")
