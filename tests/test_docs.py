@@ -82,6 +82,7 @@ def test_mkdocs_build_strict(tmp_path: Path) -> None:
         "updating.md",
         "releasing.md",
         "architecture.md",
+        "security.md",
         "performance.md",
     ]
     site = tmp_path / "site"

@@ -18,9 +18,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from example_service import EVENT_TYPES, app
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from example_service import EVENT_TYPES, app
 
 #: 1,000 in CI; FUZZ_EXAMPLES=20000 for a longer hunt.
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "1000"))
@@ -53,8 +54,10 @@ text_values = st.one_of(
 )
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | text_values,
-    lambda inner: st.lists(inner, max_size=3)
-    | st.dictionaries(st.sampled_from(ATTRIBUTES) | st.text(max_size=5), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.sampled_from(ATTRIBUTES) | st.text(max_size=5), inner, max_size=4)
+    ),
     max_leaves=10,
 )
 
