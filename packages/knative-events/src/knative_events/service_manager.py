@@ -61,7 +61,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final, NamedTuple, TypeVar
@@ -145,12 +145,13 @@ class ManagerDefaults:
     dead_letter_sink: str = ""
     service_settings: Mapping[str, Any] = field(kw_only=True)
     """Revision settings of every managed service (keys of ``SERVICE_SETTING_KEYS``)."""
-    allowed_sources: tuple[str, ...] = field(kw_only=True)
+    allowed_sources: Sequence[str] = field(kw_only=True)
     """The CloudEvent ``source`` values build and delete events may come from (exact
     matches); an event from any other source is a 403. Empty refuses every event."""
-    allowed_registries: tuple[str, ...] = field(kw_only=True)
+    allowed_registries: Sequence[str] = field(kw_only=True)
     """Image prefixes (``registry[/path]``) a build may deploy from, matched at a path
-    boundary; any other image is a 403. Empty refuses every image."""
+    boundary; any other image is a 403. Empty refuses every image. Both lists are kept
+    as tuples."""
 
     def __post_init__(self) -> None:
         if not is_dns1035_label(self.manager_name):
