@@ -67,8 +67,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             settings = Settings()
             BoundedHttpToolsProtocol.header_timeout_seconds = settings.header_timeout_seconds
             BoundedHttpToolsProtocol.max_header_bytes = settings.max_header_bytes
-        # Bytes of the header block read before this read; None while none is incomplete.
-        self._header_bytes: int | None = 0
+        # Bytes of the header block read before this read; None while no header block has
+        # begun (httptools calls on_message_begin at its first byte).
+        self._header_bytes: int | None = None
         self._read_bytes = 0  # size of the read being parsed
         self._too_large = False  # set when a complete header block was over the limit
         self._header_timer: asyncio.TimerHandle | None = None
@@ -102,6 +103,11 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             self._arm_header_timer()
 
     # httptools callbacks
+    def on_message_begin(self) -> None:
+        """The first byte of a header block: count it from here."""
+        super().on_message_begin()
+        self._header_bytes = 0
+
     def on_headers_complete(self) -> None:
         """The header block is complete: measure it if it may be over, stop the clock.
 
@@ -124,15 +130,6 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if self._header_timer is not None:
             self._disarm_header_timer()
         super().on_headers_complete()
-
-    def on_message_complete(self) -> None:
-        """The next bytes read belong to the next header block.
-
-        Its clock starts with its first byte (:meth:`data_received`); until then an idle
-        keep-alive connection is uvicorn's (``--timeout-keep-alive``).
-        """
-        super().on_message_complete()
-        self._header_bytes = 0
 
     def send_400_response(self, msg: str) -> None:
         """uvicorn's answer to a parser error: a 431 when the header block was too large."""
@@ -161,13 +158,15 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def _header_timed_out(self) -> None:
         self._header_timer = None
-        if self.transport.is_closing() or self._header_bytes is None:
+        if self.transport.is_closing():
+            return
+        if self._header_bytes is None:
+            # Armed at connection_made and nothing has begun since: a connection that sent
+            # nothing (a begun header block disarms or re-arms the clock), nothing to answer.
+            self.transport.close()
             return
         if self.cycle is not None and not self.cycle.response_complete:
             return  # a handler is running; the next bytes read start the clock again
-        if self._header_bytes == 0:
-            self.transport.close()  # an idle connection: nothing to answer
-            return
         self._refuse(
             HeaderTimeoutError(
                 f"the request line and headers did not arrive within "
