@@ -47,12 +47,16 @@ class _HeaderBlockTooLargeError(Exception):
     """Raised from a parser callback to stop parsing a header block over the limit."""
 
 
+_parse: Final = HttpToolsProtocol.data_received
+_headers_complete: Final = HttpToolsProtocol.on_headers_complete
+
+
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
     """:class:`HttpToolsProtocol` that refuses an oversized header block (431) and closes
     connections whose header block does not arrive in time (408)."""
 
-    max_header_bytes: ClassVar[int | None] = None
-    """The limits; None until the first connection reads them from the environment."""
+    max_header_bytes: ClassVar[int] = 0
+    """The limits; 0 until the first connection reads them from the environment."""
     header_timeout_seconds: ClassVar[float] = 0.0
 
     def __init__(
@@ -63,13 +67,16 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         _loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
-        if BoundedHttpToolsProtocol.max_header_bytes is None:
+        if not BoundedHttpToolsProtocol.max_header_bytes:
             settings = Settings()
             BoundedHttpToolsProtocol.header_timeout_seconds = settings.header_timeout_seconds
             BoundedHttpToolsProtocol.max_header_bytes = settings.max_header_bytes
-        # Bytes of the header block read before this read; None while no header block has
-        # begun (httptools calls on_message_begin at its first byte).
-        self._header_bytes: int | None = None
+        self._limit = BoundedHttpToolsProtocol.max_header_bytes
+        # uvicorn's on_message_begin gives every message a new ``self.headers`` list, so a
+        # header block is in progress exactly while ``self.headers`` is not the list of the
+        # last complete one: no extra callback per request.
+        self._complete: list[tuple[bytes, bytes]] | None = None
+        self._header_bytes = 0  # bytes of earlier reads of the block in progress
         self._read_bytes = 0  # size of the read being parsed
         self._too_large = False  # set when a complete header block was over the limit
         self._header_timer: asyncio.TimerHandle | None = None
@@ -86,28 +93,22 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        """Parse, then count what was read while the header block is still incomplete."""
+        """Parse, then count what was read while a header block is still incomplete."""
         self._read_bytes = len(data)
-        super().data_received(data)
-        if self._header_bytes is None or self.transport.is_closing():
+        _parse(self, data)  # uvicorn's data_received (a plain call: cheaper than super())
+        if self.headers is self._complete or self.transport.is_closing():
             return  # the common case: the whole header block came in this read
         self._header_bytes += len(data)
-        limit = self.max_header_bytes
-        if limit is not None and self._header_bytes > limit:
+        if self._header_bytes > self._limit:
             self._refuse(
                 HeadersTooLargeError(
-                    f"the request line and headers exceed {limit} bytes (MAX_HEADER_BYTES)"
+                    f"the request line and headers exceed {self._limit} bytes (MAX_HEADER_BYTES)"
                 )
             )
         elif self._header_timer is None:
             self._arm_header_timer()
 
-    # httptools callbacks
-    def on_message_begin(self) -> None:
-        """The first byte of a header block: count it from here."""
-        super().on_message_begin()
-        self._header_bytes = 0
-
+    # httptools callback
     def on_headers_complete(self) -> None:
         """The header block is complete: measure it if it may be over, stop the clock.
 
@@ -115,21 +116,17 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         limit is the block measured (request target, names and values, 4 bytes a line for
         ": " and CRLF); otherwise it costs one comparison.
         """
-        limit = self.max_header_bytes
-        if (
-            limit is not None
-            and self._header_bytes is not None
-            and self._header_bytes + self._read_bytes > limit
-        ):
+        if self._header_bytes + self._read_bytes > self._limit:
             size = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
-            if size > limit:
+            if size > self._limit:
                 # Stops the parser; uvicorn answers through send_400_response (below).
                 self._too_large = True
                 raise _HeaderBlockTooLargeError
-        self._header_bytes = None
+        self._complete = self.headers
+        self._header_bytes = 0
         if self._header_timer is not None:
             self._disarm_header_timer()
-        super().on_headers_complete()
+        _headers_complete(self)
 
     def send_400_response(self, msg: str) -> None:
         """uvicorn's answer to a parser error: a 431 when the header block was too large."""
@@ -138,8 +135,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             return
         self._refuse(
             HeadersTooLargeError(
-                f"the request line and headers exceed {self.max_header_bytes} bytes "
-                "(MAX_HEADER_BYTES)"
+                f"the request line and headers exceed {self._limit} bytes (MAX_HEADER_BYTES)"
             )
         )
 
@@ -160,7 +156,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._header_timer = None
         if self.transport.is_closing():
             return
-        if self._header_bytes is None:
+        if self.headers is self._complete:
             # Armed at connection_made and nothing has begun since: a connection that sent
             # nothing (a begun header block disarms or re-arms the clock), nothing to answer.
             self.transport.close()
