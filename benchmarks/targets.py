@@ -302,7 +302,8 @@ def server_command(target: Target, port: int, *, cpu: int | None = 0) -> list[st
         "--loop",
         "uvloop",
         "--http",
-        "httptools",
+        # ours as the container serves it: httptools with bounded headers (knative_events.server)
+        "knative_events.server:BoundedHttpToolsProtocol" if target.is_ours else "httptools",
         "--workers",
         "1",
         "--no-access-log",

@@ -400,6 +400,20 @@ def _service_manager(draw: DrawFn, answers: Answers) -> bool:
     return bool(draw(st.booleans())) and usable
 
 
+def _manager_registries(draw: DrawFn, answers: Answers) -> list[str]:
+    """The default (registry and owner of the image), or other prefixes, or none."""
+    default = "/".join(answers["image"].split("/")[:2])
+    other = st.sampled_from(["ghcr.io", "ghcr.io/acme", "registry.example.com:5000/team/sub"])
+    return list(draw(st.one_of(st.just([default]), st.lists(other, max_size=2, unique=True))))
+
+
+def _manager_namespace(draw: DrawFn, answers: Answers) -> str:
+    """The default (<namespace>-managed) or any other DNS-1123 label but the namespace."""
+    default = f"{answers['namespace'][:46]}-managed"
+    drawn = draw(st.one_of(st.just(default), dns1123_label(54)))
+    return default if drawn == answers["namespace"] else str(drawn)
+
+
 def _namespace(draw: DrawFn, answers: Answers) -> str:
     return str(draw(st.one_of(st.just(answers["service_name"]), dns1123_label(54))))
 
@@ -665,6 +679,7 @@ DRAWERS: dict[str, Drawer] = {
         )
     ),
     "trigger_source": _trigger_source,
+    "event_auth": _choice("event_auth"),
     "delivery_retry": _int_between(0, 100),
     "delivery_backoff_policy": _choice("delivery_backoff_policy"),
     "delivery_backoff_delay": _backoff_delay,
@@ -711,6 +726,11 @@ DRAWERS: dict[str, Drawer] = {
             )
         )
     ),
+    "service_manager_sources": lambda draw, _: list(
+        draw(st.lists(st.from_regex(r"\A/[a-z0-9/._-]{0,30}\Z", fullmatch=True), max_size=3))
+    ),
+    "service_manager_registries": _manager_registries,
+    "service_manager_namespace": _manager_namespace,
 }
 
 

@@ -25,6 +25,8 @@ import uvloop
 import yaml
 
 PYTHON = sys.executable
+# The protocol the container serves with: uvicorn's httptools one with bounded headers.
+BOUNDED_HTTP = "knative_events.server:BoundedHttpToolsProtocol"
 
 
 def package_of(render: Path) -> str:
@@ -122,7 +124,7 @@ def start_server(
         process = subprocess.Popen(
             [
                 PYTHON, "-m", "uvicorn", module, "--host", "127.0.0.1", "--port", str(port),
-                "--loop", "uvloop", "--http", "httptools", "--workers", "1",
+                "--loop", "uvloop", "--http", BOUNDED_HTTP, "--workers", "1",
                 "--no-access-log", "--timeout-graceful-shutdown", str(graceful_seconds),
             ],
             env=full_env,

@@ -322,6 +322,9 @@ PATTERN_SAMPLES: dict[str, Any] = {
     "backstage_owner": "group:platform-team",
     "backstage_system": "shop",
     "event_policy_senders": ["orders/checkout"],
+    "service_manager_sources": ["/builds"],
+    "service_manager_registries": ["ghcr.io/acme"],
+    "service_manager_namespace": "orders-managed",
 }
 #: What a `$`-anchored pattern let through: line ends, NUL, Unicode line separators.
 TRAILERS = ["\n", "\r\n", "\r", "\x00", "\u2028", "\u2029", "\x85", "\t", " "]

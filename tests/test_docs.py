@@ -83,6 +83,7 @@ def test_mkdocs_build_strict(tmp_path: Path) -> None:
         "upgrading-knative.md",
         "releasing.md",
         "architecture.md",
+        "security.md",
         "performance.md",
     ]
     site = tmp_path / "site"

@@ -154,7 +154,7 @@ def test_container_command_reads_port_at_start(
     assert args[args.index("--port") + 1] == "31337"
     assert args[args.index("--host") + 1] == "0.0.0.0"
     assert args[args.index("--loop") + 1] == "uvloop"
-    assert args[args.index("--http") + 1] == "httptools"
+    assert args[args.index("--http") + 1] == "knative_events.server:BoundedHttpToolsProtocol"
     assert "--no-access-log" in args
     grace = int(args[args.index("--timeout-graceful-shutdown") + 1])
     assert 0 < grace < answer(answers, "timeout_seconds")

@@ -418,3 +418,73 @@ def test_the_first_steps_lock_before_the_first_commit() -> None:
     commit = next(i for i, line in enumerate(lines) if "git commit" in line)
     test = next(i for i, line in enumerate(lines) if line.startswith("make test"))
     assert lock < commit < test
+
+
+def _built(root: Path, env: str) -> list[dict[str, Any]]:
+    """``kubectl kustomize`` of one overlay, as documents."""
+    done = subprocess.run(
+        ["kubectl", "kustomize", str(root / "deployments/knative/overlays" / env)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return [d for d in yaml.safe_load_all(done.stdout) if d]
+
+
+def test_the_managers_rbac_lives_only_in_the_managed_namespace(renderer: Renderer) -> None:
+    """Role, RoleBinding and (with eventing) the Broker of managed services sit in
+    <service_manager_namespace>-<env>; nothing grants the manager its own namespace."""
+    root = renderer.render(SERVICE_MANAGER)
+    answers = yaml.safe_load((root / ".copier-answers.yml").read_text(encoding="utf-8"))
+    for env in answers["environments"]:
+        docs = _built(root, env)
+        own = f"{answers['namespace']}-{env}"
+        managed = f"{answers['service_manager_namespace']}-{env}"
+        by_kind = {(d["kind"], d["metadata"]["name"]): d for d in docs}
+        assert ("Namespace", managed) in by_kind
+        for kind in ("Role", "RoleBinding"):
+            rbac = [d for d in docs if d["kind"] == kind]
+            assert [d["metadata"]["namespace"] for d in rbac] == [managed]
+        binding = next(d for d in docs if d["kind"] == "RoleBinding")
+        assert binding["subjects"][0]["namespace"] == own
+        config = next(d for d in docs if d["kind"] == "ConfigMap")
+        assert config["data"]["SERVICE_MANAGER_NAMESPACE"] == managed
+        brokers = {d["metadata"]["namespace"] for d in docs if d["kind"] == "Broker"}
+        assert brokers == ({own, managed} if answers["eventing"] else set())
+
+
+def test_prod_serves_no_api_docs(renderer: Renderer) -> None:
+    root = renderer.render(DEFAULTS)
+    for env in ("dev", "prod"):
+        config = next(d for d in _built(root, env) if d["kind"] == "ConfigMap")
+        assert config["data"].get("API_DOCS") == ("false" if env == "prod" else None)
+
+
+def test_event_auth_oidc_names_the_audience_in_every_trigger(renderer: Renderer) -> None:
+    """One audience per environment, in the ConfigMap the app reads and in every Trigger."""
+    root = renderer.render({**DEFAULTS, "event_auth": "oidc"})
+    answers = yaml.safe_load((root / ".copier-answers.yml").read_text(encoding="utf-8"))
+    for env in answers["environments"]:
+        docs = _built(root, env)
+        config = next(d for d in docs if d["kind"] == "ConfigMap")
+        audience = f"serving.knative.dev/service/{answers['namespace']}-{env}/hello-events"
+        assert config["data"]["EVENT_AUTH"] == "oidc"
+        assert config["data"]["EVENT_AUDIENCE"] == audience
+        triggers = [d for d in docs if d["kind"] == "Trigger"]
+        assert triggers
+        assert {t["spec"]["subscriber"]["audience"] for t in triggers} == {audience}
+        account = next(d for d in docs if d["kind"] == "ServiceAccount")
+        assert account["automountServiceAccountToken"] is True
+    pyproject = (root / "pyproject.toml").read_text(encoding="utf-8")
+    assert '"knative-events[oidc]==' in pyproject
+
+
+def test_without_event_auth_no_token_is_mounted(renderer: Renderer) -> None:
+    root = renderer.render(DEFAULTS)
+    docs = _built(root, "dev")
+    assert (
+        next(d for d in docs if d["kind"] == "ServiceAccount")["automountServiceAccountToken"]
+        is False
+    )
+    assert all("audience" not in d["spec"]["subscriber"] for d in docs if d["kind"] == "Trigger")

@@ -191,6 +191,7 @@ def _unsatisfied(requirement: Requirement, seen: set[str]) -> list[str]:
     [
         pytest.param({}, id="defaults"),
         pytest.param({"service_manager": True}, id="service-manager"),
+        pytest.param({"service_manager": True, "event_auth": "oidc"}, id="oidc"),
     ],
 )
 def test_rendered_requirements_are_installed(data: dict[str, Any], renderer: Renderer) -> None:

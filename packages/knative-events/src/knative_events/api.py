@@ -42,6 +42,9 @@ def build_api(service: ServiceApp) -> FastAPI:
         title=settings.k_service or "CloudEvents service",
         version=settings.k_revision or "local",
         description="Receives CloudEvents on POST / (binary, structured or batch mode).",
+        docs_url="/docs" if settings.api_docs else None,
+        redoc_url="/redoc" if settings.api_docs else None,
+        openapi_url="/openapi.json" if settings.api_docs else None,
     )
     # Dependencies read the limits from here (``request.app`` is this app).
     api.state.settings = settings

@@ -35,6 +35,8 @@ from .settings import Settings
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+    from .event_auth import EventGate
+
 _FAST_METHODS: Final = frozenset({"GET", "HEAD"})
 _JSON: Final = b"application/json"
 
@@ -50,8 +52,10 @@ class ServiceApp:
         endpoint: EventEndpoint,
         health: HealthState,
         metrics: EventMetrics,
+        gate: EventGate | None = None,
     ) -> None:
         self.event_endpoint = endpoint
+        self.gate = gate
         self.state = SimpleNamespace(
             settings=settings, health=health, metrics=metrics, registry=registry
         )
@@ -103,7 +107,8 @@ class ServiceApp:
             if scope.get("root_path"):
                 path = _route_path(scope)
             if path == EVENT_PATH:
-                await self.event_endpoint(scope, receive, send)
+                if self.gate is None or await self.gate.admits(scope, send):
+                    await self.event_endpoint(scope, receive, send)
                 return
             if scope["method"] in _FAST_METHODS:
                 answer = self._fast_answer(path)
@@ -180,6 +185,19 @@ def create_app(settings: Settings | None = None, *, registry: HandlerRegistry) -
         retry_after_seconds=settings.retry_after_seconds,
         metrics=metrics,
     )
+    gate = None
+    if settings.event_auth == "oidc" and settings.event_audience:
+        from .event_auth import EventGate, TokenVerifier  # noqa: PLC0415 - the oidc extra
+
+        verifier = TokenVerifier(
+            settings.oidc_jwks_url, settings.event_audience, issuer=settings.oidc_issuer
+        )
+        gate = EventGate(verifier)
     return ServiceApp(
-        settings=settings, registry=registry, endpoint=endpoint, health=health, metrics=metrics
+        settings=settings,
+        registry=registry,
+        endpoint=endpoint,
+        health=health,
+        metrics=metrics,
+        gate=gate,
     )

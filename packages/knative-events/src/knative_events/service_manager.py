@@ -61,7 +61,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final, NamedTuple, TypeVar
@@ -83,7 +83,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from .cloudevents.errors import DependencyUnavailableError
+from .cloudevents.errors import DependencyUnavailableError, SenderNotAllowedError
 from .metrics import SHARED_COLLECTORS
 
 logger = logging.getLogger(__name__)
@@ -145,6 +145,13 @@ class ManagerDefaults:
     dead_letter_sink: str = ""
     service_settings: Mapping[str, Any] = field(kw_only=True)
     """Revision settings of every managed service (keys of ``SERVICE_SETTING_KEYS``)."""
+    allowed_sources: Sequence[str] = field(kw_only=True)
+    """The CloudEvent ``source`` values build and delete events may come from (exact
+    matches); an event from any other source is a 403. Empty refuses every event."""
+    allowed_registries: Sequence[str] = field(kw_only=True)
+    """Image prefixes (``registry[/path]``) a build may deploy from, matched at a path
+    boundary; any other image is a 403. Empty refuses every image. Both lists are kept
+    as tuples."""
 
     def __post_init__(self) -> None:
         if not is_dns1035_label(self.manager_name):
@@ -170,6 +177,33 @@ class ManagerDefaults:
                 "default for them"
             )
         object.__setattr__(self, "service_settings", MappingProxyType(dict(self.service_settings)))
+        object.__setattr__(self, "allowed_sources", tuple(self.allowed_sources))
+        registries = tuple(prefix.rstrip("/") for prefix in self.allowed_registries)
+        for prefix in registries:
+            if not _REGISTRY_PREFIX.fullmatch(prefix):
+                raise ValueError(
+                    f"allowed_registries entry {prefix!r} must be a lowercase registry host "
+                    "with an optional path, such as 'ghcr.io/acme'"
+                )
+        object.__setattr__(self, "allowed_registries", registries)
+
+    def check_source(self, source: str) -> None:
+        """Refuse (403, naming ``source``) an event whose source is not an allowed one."""
+        if source not in self.allowed_sources:
+            allowed = ", ".join(self.allowed_sources) or "none are configured"
+            raise SenderNotAllowedError(
+                f"events from source {source!r} may not manage services (allowed: {allowed})",
+                attribute="source",
+            )
+
+    def check_image(self, image_uri: str) -> None:
+        """Refuse (403, naming ``image_uri``) an image outside the allowed registries."""
+        if not any(image_uri.startswith(prefix + "/") for prefix in self.allowed_registries):
+            allowed = ", ".join(self.allowed_registries) or "none are configured"
+            raise SenderNotAllowedError(
+                f"image_uri {image_uri!r} is not in an allowed registry (allowed: {allowed})",
+                attribute="image_uri",
+            )
 
     @property
     def label_domain(self) -> str:
@@ -230,6 +264,9 @@ _IMAGE_REFERENCE = re.compile(
     r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)+)"
     r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?"
     r"(?:@(?P<digest>sha256:[0-9a-f]{64}))?"
+)
+_REGISTRY_PREFIX = re.compile(
+    r"[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
 )
 _EVENT_PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*(?:\.[A-Za-z0-9][A-Za-z0-9_-]*)*")
 ID_MAX_LENGTH: Final = 253
@@ -350,6 +387,11 @@ class BuildCompletion(ServiceRef):
                 f"image_uri {value!r} must be pinned with a tag or a digest: a build result "
                 "without one would silently follow 'latest'"
             )
+        if match.group("tag") == "latest":
+            raise ValueError(
+                f"image_uri {value!r} uses the tag 'latest', which moves with every push; "
+                "send the build's own tag or a digest"
+            )
         return value
 
 
@@ -383,6 +425,8 @@ class ServiceManagerSettings(BaseSettings):
         ge=c.RABBITMQ_PARALLELISM_MIN,
         le=c.RABBITMQ_PARALLELISM_MAX,
     )
+    require_digest: bool = False
+    """Refuse images not pinned by ``@sha256:`` digest (docs/security.md says why it is off)."""
     max_conflict_retries: int = Field(default=5, ge=0, le=50)
     conflict_backoff_seconds: float = Field(default=0.05, ge=0, le=5)
 
@@ -912,8 +956,23 @@ class ServiceManager:
         )
 
     # -- public operations -----------------------------------------------------------------
+    def check_image(self, image_uri: str) -> None:
+        """The allowed registries, and a digest when ``require_digest`` is set (403 if not)."""
+        self.defaults.check_image(image_uri)
+        if self.settings.require_digest and "@sha256:" not in image_uri:
+            raise SenderNotAllowedError(
+                f"image_uri {image_uri!r} has no @sha256: digest, which "
+                "SERVICE_MANAGER_REQUIRE_DIGEST requires",
+                attribute="image_uri",
+            )
+
     async def create_service(self, name: str, build: BuildCompletion) -> CreationResult:
-        """Create or update the service ``name`` and its three companions for ``build``."""
+        """Create or update the service ``name`` and its three companions for ``build``.
+
+        The image is checked first (:meth:`check_image`): nothing reaches the cluster for
+        an image from elsewhere.
+        """
+        self.check_image(build.image_uri)
         started = time.perf_counter()
         status = "failure"
         try:
@@ -1220,6 +1279,18 @@ class ManagerProvider:
                 # retries (and then its dead-letter sink) until the pod can reach the API.
                 raise _unavailable("start", error) from error
         return self._manager
+
+    def for_event(self, source: str, *, image_uri: str | None = None) -> ServiceManager:
+        """The manager for an event from ``source`` (about ``image_uri``, for a build).
+
+        403 unless the source is an allowed one and the image comes from an allowed
+        registry. Both are checked before the manager is built, so a refused sender never
+        costs a connection to the cluster.
+        """
+        self.defaults.check_source(source)
+        if image_uri is not None:
+            self.defaults.check_image(image_uri)
+        return self.get()
 
     def override(self, manager: ServiceManager | None) -> None:
         """Use ``manager`` from now on (None: build from the environment again)."""

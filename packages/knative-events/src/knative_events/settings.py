@@ -73,6 +73,23 @@ class Settings:
     max_concurrent_handlers: int = 1000
     """Match the revision's containerConcurrency: beyond it an event gets 503 + Retry-After
     instead of queueing behind slow handlers."""
+    max_header_bytes: int = 64 * 1024
+    """Largest request line and header block the server reads (431 beyond it); needs
+    ``--http knative_events.server:BoundedHttpToolsProtocol``."""
+    header_timeout_seconds: float = 10.0
+    """Time a connection has to send a complete header block (408 and closed after it)."""
+    event_auth: str = "none"
+    """``oidc``: every event needs the bearer token Knative Eventing's sender identity
+    attaches (knative_events.event_auth, the ``oidc`` extra); ``none``: no check."""
+    event_audience: str | None = None
+    """The audience the Triggers name (``spec.subscriber.audience``); required with oidc."""
+    oidc_jwks_url: str = "https://kubernetes.default.svc/openid/v1/jwks"
+    """The service-account issuer's keys (the API server's by default)."""
+    oidc_issuer: str | None = None
+    """When set, a token's ``iss`` must be this (the cluster's service-account issuer)."""
+    api_docs: bool = True
+    """Serve ``/docs``, ``/redoc`` and ``/openapi.json``; the prod overlay sets API_DOCS=false
+    (a map of the service is of use to an attacker, not to the broker)."""
     retry_after_seconds: int = 1
     """Retry-After sent with 503."""
     log_level: LogLevel = "INFO"
@@ -94,6 +111,13 @@ class Settings:
             object.__setattr__(self, field.name, value)  # frozen: set once, here
         if values:
             raise TypeError(f"unknown settings: {', '.join(sorted(values))}")
+        if getattr(self, "event_auth", "none") == "oidc" and not getattr(
+            self, "event_audience", None
+        ):
+            raise SettingsError(
+                "EVENT_AUDIENCE must be set with EVENT_AUTH=oidc: it is the audience the "
+                "Triggers name and every token must carry"
+            )
 
 
 def _integer(text: str) -> int:
@@ -187,6 +211,9 @@ _CHECKS: Final[dict[str, Callable[[Any], str | None]]] = {
     "max_body_bytes": _whole(1),
     "handler_timeout_seconds": _positive,
     "max_concurrent_handlers": _whole(1),
+    "max_header_bytes": _whole(1024),
+    "header_timeout_seconds": _positive,
     "retry_after_seconds": _whole(0),
     "log_level": _level,
+    "event_auth": lambda value: None if value in ("none", "oidc") else "must be none or oidc",
 }

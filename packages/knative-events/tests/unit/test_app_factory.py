@@ -272,3 +272,23 @@ async def test_mounted_under_a_prefix_events_still_reach_the_endpoint(
     assert refused.status_code == 400
     assert refused.headers["content-type"] == "application/problem+json"
     assert not app.api_built
+
+
+async def test_api_docs_false_serves_no_docs_or_schema(registry: HandlerRegistry) -> None:
+    """API_DOCS=false (the prod overlay): no /docs, /redoc or /openapi.json; events still work."""
+    settings = Settings(environ={"API_DOCS": "false"}, log_level="WARNING")
+    app = create_app(settings, registry=registry)
+    async with app.lifespan():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://service") as http:
+            for path in ("/docs", "/redoc", "/openapi.json"):
+                assert (await http.get(path)).status_code == 404, path
+            assert (await http.get("/problems/not-allowed")).status_code == 200
+            headers = {
+                "ce-specversion": "1.0",
+                "ce-id": "1",
+                "ce-source": "/t",
+                "ce-type": "test.accept",
+                "content-type": "application/json",
+            }
+            assert (await http.post("/", headers=headers, content=b"{}")).status_code == 202

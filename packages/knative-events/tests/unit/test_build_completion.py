@@ -39,6 +39,8 @@ def test_pinned_images_are_accepted(image: str) -> None:
     ("field", "value", "message"),
     [
         ("image_uri", "registry.example.com/parsers/p", "pinned with a tag or a digest"),
+        ("image_uri", "attacker.example.com:5000/miner/xmrig:latest", "the tag 'latest'"),
+        ("image_uri", "r.io/p:latest@sha256:" + "a" * 64, "the tag 'latest'"),
         ("image_uri", "Registry.example.com/p:1", "lowercase image reference"),
         ("image_uri", "p:1", "lowercase image reference"),
         ("image_uri", "r.io/p@sha256:abc", "lowercase image reference"),

@@ -8,6 +8,7 @@ import pytest
 from knative_manifests import constants as c
 
 from knative_events import service_manager as sm
+from knative_events.cloudevents.errors import SenderNotAllowedError
 
 RESOURCES = {
     "cpu_request": "100m",
@@ -27,6 +28,8 @@ DEFAULTS = sm.ManagerDefaults(
     delivery_backoff_delay="PT2S",
     dead_letter_sink="dead-letters",
     service_settings={"max_scale": 4, "timeout_seconds": 60, **RESOURCES},
+    allowed_sources=("/builds",),
+    allowed_registries=("ghcr.io/example/",),
 )
 
 
@@ -72,7 +75,11 @@ def test_arguments_win_over_environment_and_defaults(monkeypatch: pytest.MonkeyP
 
 def test_neutral_defaults_are_knatives() -> None:
     defaults = sm.ManagerDefaults(
-        manager_name="m", event_prefix="io.example", service_settings=RESOURCES
+        manager_name="m",
+        event_prefix="io.example",
+        service_settings=RESOURCES,
+        allowed_sources=(),
+        allowed_registries=(),
     )
     settings = sm.ServiceManagerSettings.from_defaults(defaults)
     assert (settings.broker, settings.broker_class) == ("default", "MTChannelBasedBroker")
@@ -109,6 +116,8 @@ def test_defaults_are_frozen() -> None:
         ({"event_prefix": "com.example\n"}, "event_prefix"),
         ({"service_settings": {"max_scal": 3, **RESOURCES}}, "max_scal"),
         ({"service_settings": {"cpu_request": "1"}}, "cpu_limit, istio_sidecar, memory_limit"),
+        ({"allowed_registries": ("GHCR.io/acme",)}, "allowed_registries"),
+        ({"allowed_registries": ("ghcr.io/acme\n",)}, "allowed_registries"),
     ],
 )
 def test_bad_defaults_are_refused(values: dict[str, object], problem: str) -> None:
@@ -116,6 +125,8 @@ def test_bad_defaults_are_refused(values: dict[str, object], problem: str) -> No
         "manager_name": "m",
         "event_prefix": "com.example",
         "service_settings": RESOURCES,
+        "allowed_sources": (),
+        "allowed_registries": (),
     }
     arguments.update(values)
     with pytest.raises(ValueError, match=problem):
@@ -159,3 +170,48 @@ def test_a_manager_resolves_empty_event_type_and_source_from_its_defaults() -> N
     annotations = resources.service["spec"]["template"]["metadata"]["annotations"]
     assert annotations[c.ANNOTATION_MAX_SCALE] == "4"
     assert resources.service["spec"]["template"]["spec"]["timeoutSeconds"] == 60
+
+
+def test_an_allowed_source_passes() -> None:
+    DEFAULTS.check_source("/builds")
+
+
+@pytest.mark.parametrize("source", ["/builds/", "/builds\n", "/other", "", "//builds"])
+def test_any_other_source_is_a_403_naming_source(source: str) -> None:
+    with pytest.raises(SenderNotAllowedError) as caught:
+        DEFAULTS.check_source(source)
+    assert (caught.value.status, caught.value.attribute) == (403, "source")
+
+
+@pytest.mark.parametrize(
+    ("image", "allowed"),
+    [
+        ("ghcr.io/example/parser:build-7", True),
+        ("ghcr.io/example/team/parser@sha256:" + "a" * 64, True),
+        ("ghcr.io/example-evil/parser:1", False),  # a prefix matches at a path boundary only
+        ("ghcr.io/examples/parser:1", False),
+        ("attacker.example.com:5000/miner/xmrig:1", False),
+        ("ghcr.io/parser:1", False),
+    ],
+)
+def test_images_come_only_from_the_allowed_registries(image: str, allowed: bool) -> None:
+    if allowed:
+        DEFAULTS.check_image(image)
+        return
+    with pytest.raises(SenderNotAllowedError) as caught:
+        DEFAULTS.check_image(image)
+    assert (caught.value.status, caught.value.attribute) == (403, "image_uri")
+
+
+def test_no_allowed_registry_or_source_refuses_everything() -> None:
+    nothing = sm.ManagerDefaults(
+        manager_name="m",
+        event_prefix="com.example",
+        service_settings=RESOURCES,
+        allowed_sources=(),
+        allowed_registries=(),
+    )
+    with pytest.raises(SenderNotAllowedError, match="none are configured"):
+        nothing.check_source("/builds")
+    with pytest.raises(SenderNotAllowedError, match="none are configured"):
+        nothing.check_image("ghcr.io/example/parser:1")

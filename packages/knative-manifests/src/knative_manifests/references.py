@@ -221,9 +221,14 @@ def check_references(  # noqa: PLR0912 - one branch per reference kind
     external: Sequence[ExternalReference] = (),
     namespace: str | None = None,
 ) -> list[Violation]:
-    """Every unresolved reference in one environment, and objects outside its namespace."""
+    """Every unresolved reference in one environment, and objects outside its namespace.
+
+    An object may also live in a namespace the environment itself renders (a Namespace
+    document, such as the ServiceManager's managed namespace): the environment owns it.
+    """
     docs = [d for d in documents if isinstance(d, Mapping)]
     resolver = Resolver(docs, external, namespace)
+    own = {namespace} | {_meta(d, "name") for d in docs if group_kind_of(d) == ("", "Namespace")}
     violations: list[Violation] = []
     for doc in docs:
         group_kind = group_kind_of(doc)
@@ -231,7 +236,7 @@ def check_references(  # noqa: PLR0912 - one branch per reference kind
         if (
             namespace is not None
             and group_kind not in CLUSTER_SCOPED_KINDS
-            and _meta(doc, "namespace") != namespace
+            and _meta(doc, "namespace") not in own
         ):
             violations.append(
                 Violation(

@@ -184,3 +184,21 @@ def test_external_reference_file_format(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="YAML list"):
         load_external_references(path)
     assert load_external_references(tmp_path / "absent.yaml") == []
+
+
+def test_an_object_in_a_namespace_the_environment_renders_is_its_own() -> None:
+    """The ServiceManager's managed namespace: rendered as a Namespace, so it belongs."""
+    docs = world()
+    docs.append({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-managed"}})
+    docs.append(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": {"name": "manager", "namespace": "team-managed"},
+        }
+    )
+    assert check_references(docs, EXTERNAL, NS) == []
+    docs.append(
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "namespace": "other"}}
+    )
+    assert [v.rule for v in check_references(docs, EXTERNAL, NS)] == ["references/namespace"]

@@ -32,7 +32,8 @@ async def read_body(request: Request) -> bytes:
     """The request body, refused with 413 as soon as it passes the limit."""
     limit = _limit(request)
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and (len(declared) > 15 or int(declared) > limit):
+    # isascii first: str.isdigit() is also true of "²" and other digits int() refuses.
+    if declared.isascii() and declared.isdigit() and (len(declared) > 15 or int(declared) > limit):
         raise PayloadTooLargeError(
             f"Content-Length {declared[:20]} exceeds the limit of {limit} bytes"
         )

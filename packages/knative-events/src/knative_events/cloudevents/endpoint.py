@@ -42,6 +42,7 @@ from .parser import (
     parse_batch,
     parse_structured,
     percent_decoded,
+    repeated_header,
 )
 from .problem import AsgiHeaders, problem_parts
 from .registry import HandlerRegistry
@@ -79,9 +80,17 @@ _header_names: dict[bytes, str] = {
 }
 
 
+_MARKERS: Final = dict(_header_names)
+
+
 def _learn_header_name(name: bytes) -> str:
-    """What a header name not seen before is; remembered while the table has room."""
-    known = name[3:].decode("ascii") if name[:3] == b"ce-" else _OTHER
+    """What a header name not seen before is; remembered while the table has room.
+
+    Names are compared lowercased: servers lowercase them (ASGI requires it), but one that
+    does not must not let ``CE-ID`` slip past the duplicate check as a different header.
+    """
+    lowered = name.lower()
+    known = lowered[3:].decode("ascii") if lowered[:3] == b"ce-" else _MARKERS.get(lowered, _OTHER)
     if len(_header_names) < _MAX_HEADER_NAMES:
         _header_names[name] = known
     return known
@@ -264,9 +273,12 @@ class EventEndpoint:
         )
         return self._refuse(error, INVALID_TYPE)
 
-    def _scan_headers(self, pairs: AsgiHeaders) -> tuple[str | None, dict[str, str]]:
+    def _scan_headers(  # noqa: PLR0912 - one pass, each kind of header inline
+        self, pairs: AsgiHeaders
+    ) -> tuple[str | None, dict[str, str]]:
         """Content-Type and the decoded ``ce-*`` values, in one pass over the raw pairs.
 
+        A ``ce-*`` header or Content-Type sent twice is a 400 naming the attribute.
         Also refuses a Content-Length over MAX_BODY_BYTES before the body is read.
         """
         content_type: str | None = None
@@ -281,9 +293,13 @@ class EventEndpoint:
                 if known is _OTHER:
                     continue
                 if known is _CONTENT_TYPE:
+                    if content_type is not None:
+                        raise repeated_header("content-type", "datacontenttype")
                     content_type = value.decode("latin-1")
                 elif known is _CONTENT_LENGTH:
                     declared = value
+                elif known in ce:  # one dict lookup: a sender must not choose which value wins
+                    raise repeated_header(f"ce-{known}", known)
                 elif _PERCENT in value:
                     ce[known] = percent_decoded(known, value.decode())
                 else:

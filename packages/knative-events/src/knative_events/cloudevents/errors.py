@@ -64,12 +64,52 @@ class UnsupportedContentTypeError(CloudEventError):
     title = "Unsupported content type"
 
 
+class UnsupportedCharsetError(UnsupportedContentTypeError, CloudEventValidationError):
+    """``datacontenttype`` names a charset this service cannot decode its text or JSON data in.
+
+    A 415 like any unsupported content type, and a validation error, so code that catches
+    :class:`CloudEventValidationError` for a bad attribute catches it too.
+    """
+
+
 class PayloadTooLargeError(CloudEventError):
     """The body is larger than MAX_BODY_BYTES."""
 
     status = 413
     slug = "payload-too-large"
     title = "Payload too large"
+
+
+class EventUnauthorizedError(CloudEventError):
+    """The event carries no valid bearer token (EVENT_AUTH=oidc)."""
+
+    status = 401
+    slug = "unauthorized"
+    title = "Unauthorized"
+
+
+class SenderNotAllowedError(CloudEventError):
+    """The event is valid, but its sender or what it asks for is not allowed here."""
+
+    status = 403
+    slug = "not-allowed"
+    title = "Not allowed"
+
+
+class HeadersTooLargeError(ProblemError):
+    """The request line and headers are larger than MAX_HEADER_BYTES."""
+
+    status = 431
+    slug = "headers-too-large"
+    title = "Request header fields too large"
+
+
+class HeaderTimeoutError(ProblemError):
+    """The request line and headers did not arrive within HEADER_TIMEOUT_SECONDS."""
+
+    status = 408
+    slug = "header-timeout"
+    title = "Request timeout"
 
 
 class UnhandledEventTypeError(CloudEventError):

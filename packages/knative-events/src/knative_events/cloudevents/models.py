@@ -23,7 +23,7 @@ from enum import Enum
 from functools import lru_cache
 from typing import Any, Final
 
-from .errors import CloudEventValidationError
+from .errors import CloudEventValidationError, UnsupportedCharsetError
 
 SPECVERSION: Final = "1.0"
 REQUIRED_ATTRIBUTES: Final = ("specversion", "id", "source", "type")
@@ -48,8 +48,57 @@ _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*")
 _RFC3339 = re.compile(
     r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})", re.ASCII
 )
+# RFC 9110 media type (8.3.1, 5.6): type "/" subtype *( OWS ";" OWS [ name "=" value ] ),
+# a value being a token or a quoted-string. The character classes are written out, so no
+# control character (CR, LF, NUL, DEL, C1) and nothing above U+00FF can match; obs-text in
+# quoted strings is allowed from U+00A0 (U+0080-U+009F are the C1 controls).
 _TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z\-]+"  # noqa: S105 - an RFC 9110 token pattern
-_MEDIA_TYPE = re.compile(rf"{_TOKEN}/{_TOKEN}(?:\s*;.*)?", re.DOTALL)
+_OWS = r"[ \t]*"
+_QUOTED_STRING = r'"(?:[\t !#-\[\]-~\xa0-\xff]|\\[\t !-~\xa0-\xff])*"'
+# Each part can match in one way only (OWS follows ";" and a parameter, never twice in a
+# row): the match stays linear in the value's length, whatever a sender writes.
+_PARAMETER = rf";{_OWS}(?:({_TOKEN})=({_TOKEN}|{_QUOTED_STRING}){_OWS})?"
+_MEDIA_TYPE = re.compile(rf"{_TOKEN}/{_TOKEN}{_OWS}((?:{_PARAMETER})*)")
+_PARAMETERS = re.compile(_PARAMETER)
+_QUOTED_PAIR = re.compile(r"\\(.)", re.DOTALL)
+# The charsets text and JSON data may be sent in (IANA names and aliases, lowercase) and
+# the Python codec of each. A fixed list, not codecs.lookup: that also knows codecs such as
+# "rot13" or "zlib" that are no charset, and a list keeps the 415's advice exact.
+_CHARSETS: Final = {
+    **dict.fromkeys(("utf-8", "utf8", "csutf8"), "utf-8"),
+    **dict.fromkeys(
+        (
+            "us-ascii",
+            "ascii",
+            "ansi_x3.4-1968",
+            "ansi_x3.4-1986",
+            "iso-ir-6",
+            "iso_646.irv:1991",
+            "iso646-us",
+            "us",
+            "ibm367",
+            "cp367",
+            "csascii",
+        ),
+        "ascii",
+    ),
+    **dict.fromkeys(
+        (
+            "iso-8859-1",
+            "iso_8859-1",
+            "iso_8859-1:1987",
+            "iso-ir-100",
+            "latin1",
+            "latin-1",
+            "l1",
+            "ibm819",
+            "cp819",
+            "csisolatin1",
+        ),
+        "latin-1",
+    ),
+}
+DEFAULT_CHARSET: Final = "utf-8"
 
 
 class DataKind(Enum):
@@ -129,19 +178,59 @@ def is_uri_reference(value: str, *, absolute: bool = False) -> bool:
 _cached_is_source = lru_cache(maxsize=1024)(is_uri_reference)
 
 
-def _is_media_type(value: str) -> bool:
+def media_type(value: str) -> tuple[DataKind, str | None]:
+    """Check a ``datacontenttype`` (RFC 9110 media type): its data kind and Python codec.
+
+    The codec is the one of its ``charset`` parameter (default UTF-8) for text and JSON,
+    None for opaque data (whose charset says nothing about the bytes this service reads).
+    A value that is no media type is a 400, a charset not in the supported list a 415;
+    both name ``datacontenttype``. Short values are answered from a cache.
+    """
     if len(value) > CACHED_KEY_LENGTH:
-        return _MEDIA_TYPE.fullmatch(value) is not None
-    return _cached_is_media_type(value)
+        return _media_type(value)
+    return _cached_media_type(value)
 
 
-@lru_cache(maxsize=256)
-def _cached_is_media_type(value: str) -> bool:
-    return _MEDIA_TYPE.fullmatch(value) is not None
+def _media_type(value: str) -> tuple[DataKind, str | None]:
+    match = _MEDIA_TYPE.fullmatch(value)
+    if match is None:
+        raise _invalid(
+            "datacontenttype",
+            f"attribute 'datacontenttype' must be an RFC 9110 media type (type/subtype, "
+            f'parameters as token=token or token="quoted", no control characters), '
+            f"not {value!r}",
+        )
+    kind = _data_kind(value)
+    if kind is DataKind.BINARY:
+        return kind, None
+    charset: str | None = None
+    for parameter in _PARAMETERS.finditer(match.group(1)):
+        name, text = parameter.groups()
+        if name is not None and name.lower() == "charset":
+            charset = _QUOTED_PAIR.sub(r"\1", text[1:-1]) if text[0] == '"' else text
+    if charset is None:
+        return kind, DEFAULT_CHARSET
+    codec = _CHARSETS.get(charset.lower())
+    if codec is None:
+        raise UnsupportedCharsetError(
+            f"charset {charset!r} of datacontenttype {value!r} is not supported; "
+            "send utf-8, us-ascii or iso-8859-1",
+            attribute="datacontenttype",
+        )
+    return kind, codec
+
+
+# Raising calls are not cached, so values that fail cost their check each time but never
+# take a cache slot.
+_cached_media_type = lru_cache(maxsize=256)(_media_type)
 
 
 def parse_time(value: object) -> datetime:
-    """An RFC 3339 timestamp (string or aware datetime) as an aware datetime."""
+    """An RFC 3339 timestamp (string or aware datetime) as an aware datetime.
+
+    A leap second (``...T23:59:60Z``) is accepted as ``23:59:59.999999`` (see
+    :func:`_leap_second`).
+    """
     if isinstance(value, datetime):
         if value.tzinfo is None or value.utcoffset() is None:
             raise _invalid("time", "attribute 'time' must be timezone-aware")
@@ -155,7 +244,32 @@ def parse_time(value: object) -> datetime:
     try:
         return datetime.fromisoformat(value.upper())
     except ValueError as exc:
+        if value[17:19] == "60":  # the only place a leap second costs anything
+            return _leap_second(value)
         raise _invalid("time", f"attribute 'time' is not a valid timestamp: {exc}") from None
+
+
+def _leap_second(value: str) -> datetime:
+    """A leap second (RFC 3339 5.7: ``23:59:60Z``, or the same moment at another offset).
+
+    ``datetime`` cannot hold second 60, so the time becomes the last microsecond before
+    the next minute (``23:59:59.999999``, fraction dropped, offset kept): it still sorts
+    after every earlier time of the day and before the next day. A second 60 that is not
+    the last second of a UTC day is refused.
+    """
+    rest = value[19:].lstrip(".0123456789")  # the fraction, if any, then the offset
+    try:
+        moment = datetime.fromisoformat((value[:17] + "59" + rest).upper())
+        utc = moment.astimezone(UTC)
+    except (ValueError, OverflowError) as exc:
+        raise _invalid("time", f"attribute 'time' is not a valid timestamp: {exc}") from None
+    if (utc.hour, utc.minute) != (23, 59):
+        raise _invalid(
+            "time",
+            f"attribute 'time' has second 60, which only the last minute of a UTC day "
+            f"can have (a leap second): {value!r}",
+        )
+    return moment.replace(microsecond=999_999)
 
 
 def format_time(value: datetime) -> str:
@@ -176,14 +290,18 @@ def _present_string(name: str, value: object) -> str:
     return value
 
 
-def check_extension(name: str, value: object) -> ExtensionValue:
-    """Check an extension attribute's name (spec: a-z and 0-9 only) and value type."""
+def _check_extension_name(name: str) -> None:
     if name in _KNOWN_MEMBERS or not _EXTENSION_NAME.fullmatch(name):
         raise _invalid(
             name,
             f"extension attribute name {name!r} must consist of lowercase letters a-z and "
             "digits 0-9 only and must not be 'data' or a context attribute's name",
         )
+
+
+def check_extension(name: str, value: object) -> ExtensionValue:
+    """Check an extension attribute's name (spec: a-z and 0-9 only) and value type."""
+    _check_extension_name(name)
     if isinstance(value, bool | str):
         return value
     if isinstance(value, int):
@@ -239,11 +357,15 @@ def check_attributes(  # noqa: PLR0912 - every event's path: common cases inline
     datacontenttype = get("datacontenttype")
     if datacontenttype is None:
         datacontenttype = DEFAULT_DATACONTENTTYPE
-    elif not isinstance(datacontenttype, str) or not _is_media_type(datacontenttype):
+    elif datacontenttype.__class__ is not str:
         raise _invalid(
             "datacontenttype",
             f"attribute 'datacontenttype' must be a media type, not {datacontenttype!r}",
         )
+    elif len(datacontenttype) > CACHED_KEY_LENGTH:
+        _media_type(datacontenttype)
+    else:
+        _cached_media_type(datacontenttype)
     dataschema = get("dataschema")
     if dataschema is not None:
         dataschema = _present_string("dataschema", dataschema)
@@ -317,8 +439,10 @@ def _check_extensions(raw: Mapping[str, Any], *, python_api: bool) -> dict[str, 
     for name, value in raw.items():
         if name in _KNOWN_MEMBERS or (python_api and name == "extensions"):
             continue
-        if value is not None:  # JSON null means "absent" in the JSON event format
+        if value is not None:
             extensions[name] = check_extension(name, value)
+        else:  # JSON null means "absent" in the JSON event format, but the name must be valid
+            _check_extension_name(name)
     return extensions
 
 

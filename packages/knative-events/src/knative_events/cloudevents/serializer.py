@@ -16,7 +16,14 @@ from urllib.parse import quote
 import orjson
 
 from .errors import CloudEventSerializationError
-from .models import CloudEvent, DataKind, data_kind, format_time, loaded_base_model
+from .models import (
+    DEFAULT_CHARSET,
+    CloudEvent,
+    DataKind,
+    format_time,
+    loaded_base_model,
+    media_type,
+)
 from .parser import BATCH_CONTENT_TYPE, STRUCTURED_CONTENT_TYPE
 
 _SAFE: Final = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in '"%')
@@ -60,16 +67,31 @@ def encode_data(event: CloudEvent) -> bytes:
     data = event.data
     if data is None:
         return b""
-    kind = data_kind(event.datacontenttype)
+    kind, codec = media_type(event.datacontenttype)
     if kind is DataKind.JSON:
-        return dumps(data)
-    if isinstance(data, str):
-        return data.encode("utf-8")
+        body = dumps(data)
+        if codec is None or codec == DEFAULT_CHARSET:
+            return body
+        return _encoded(body.decode(), codec, event)
+    if isinstance(data, str) and codec is not None:
+        return _encoded(data, codec, event)
     raise CloudEventSerializationError(
         f"data of type {event.datacontenttype} must be a string or data_base64, "
         f"not {type(data).__name__}",
         attribute="data",
     )
+
+
+def _encoded(text: str, codec: str, event: CloudEvent) -> bytes:
+    """Text data in the charset its ``datacontenttype`` names."""
+    try:
+        return text.encode(codec)
+    except UnicodeEncodeError as exc:
+        raise CloudEventSerializationError(
+            f"data cannot be written in the charset of {event.datacontenttype!r}: {exc.reason} "
+            f"({exc.object[exc.start : exc.end]!r})",
+            attribute="data",
+        ) from None
 
 
 def binary_attributes(event: CloudEvent) -> list[tuple[str, str]]:

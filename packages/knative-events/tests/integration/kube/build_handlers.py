@@ -28,7 +28,7 @@ default_metrics()  # registered now, so the app's /metrics serves them from the 
 
 @registry.on(BUILD_COMPLETED_TYPE, data=BuildCompletion)
 async def build_completed(event: CloudEvent, data: BuildCompletion) -> CloudEvent | None:
-    manager = provider.get()
+    manager = provider.for_event(event.source, image_uri=data.image_uri)
     name = manager.generate_service_name(data.third_party_id, data.parser_id)
     await manager.create_service(name, data)
     return None
@@ -36,7 +36,7 @@ async def build_completed(event: CloudEvent, data: BuildCompletion) -> CloudEven
 
 @registry.on(SERVICE_DELETE_TYPE, data=ServiceRef)
 async def service_delete(event: CloudEvent, data: ServiceRef) -> CloudEvent | None:
-    manager = provider.get()
+    manager = provider.for_event(event.source)
     name = manager.generate_service_name(data.third_party_id, data.parser_id)
     await manager.delete_service(name)
     return None

@@ -53,6 +53,8 @@ DEFAULTS = ManagerDefaults(
         "memory_limit": "1Gi",
         "istio_sidecar": False,
     },
+    allowed_sources=("/builds",),
+    allowed_registries=("registry.example.com/parsers",),
 )
 """What the service under test passes to its ServiceManager (a service's own answers)."""
 PLURALS = {

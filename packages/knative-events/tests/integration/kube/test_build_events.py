@@ -14,6 +14,7 @@ import pytest
 from kube_support import DEFAULTS, KnativeApiEmulator, make_build, write_kubeconfig
 
 from knative_events.app import create_app
+from knative_events.cloudevents.errors import SenderNotAllowedError
 from knative_events.service_manager import (
     ManagerProvider,
     ServiceManager,
@@ -73,11 +74,13 @@ async def client(wired: ServiceManager) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
-def post(http: httpx.AsyncClient, event_type: str, data: dict[str, Any]) -> Any:
+def post(
+    http: httpx.AsyncClient, event_type: str, data: dict[str, Any], source: str = "/builds"
+) -> Any:
     headers = {
         "ce-specversion": "1.0",
         "ce-type": event_type,
-        "ce-source": "/builds",
+        "ce-source": source,
         "ce-id": "build-1",
         "content-type": "application/json",
     }
@@ -188,3 +191,60 @@ async def test_an_unreachable_api_server_is_a_503(
     finally:
         builds.provider.override(None)
         await manager.aclose()
+
+
+@pytest.mark.parametrize("event_type", [builds.BUILD_COMPLETED_TYPE, builds.SERVICE_DELETE_TYPE])
+async def test_an_event_from_another_source_is_a_403_and_touches_nothing(
+    client: httpx.AsyncClient, wired: ServiceManager, k8s: KnativeApiEmulator, event_type: str
+) -> None:
+    response = await post(client, event_type, make_build().model_dump(), source="/attacker")
+
+    assert response.status_code == 403, response.text
+    assert response.json()["attribute"] == "source"
+    assert k8s.api_calls() == []
+
+
+@pytest.mark.parametrize(
+    ("image", "status"),
+    [
+        ("attacker.example.com:5000/miner/xmrig:latest", 422),  # 'latest' is no build
+        ("attacker.example.com:5000/miner/xmrig:1", 403),  # not an allowed registry
+        ("registry.example.com/parsers-evil/p:1", 403),  # a prefix ends at a '/'
+    ],
+)
+async def test_an_image_from_elsewhere_is_refused_before_any_api_call(
+    client: httpx.AsyncClient,
+    wired: ServiceManager,
+    k8s: KnativeApiEmulator,
+    image: str,
+    status: int,
+) -> None:
+    data = make_build().model_dump() | {"image_uri": image}
+
+    response = await post(client, builds.BUILD_COMPLETED_TYPE, data)
+
+    assert response.status_code == status, response.text
+    problem = response.json()
+    assert "image_uri" in (problem["attribute"], *(e["loc"][0] for e in problem.get("errors", [])))
+    assert k8s.api_calls() == []
+
+
+async def test_require_digest_refuses_a_tag_only_image(
+    wired: ServiceManager, k8s: KnativeApiEmulator
+) -> None:
+    strict = ServiceManager(
+        wired._client,
+        namespace=wired.namespace,
+        defaults=DEFAULTS,
+        settings=wired.settings.model_copy(update={"require_digest": True}),
+        metrics=wired.metrics,
+    )
+    build = make_build()
+    with pytest.raises(SenderNotAllowedError, match="digest"):
+        await strict.create_service("p", build)
+    assert k8s.api_calls() == []
+    repository = build.image_uri.rpartition(":")[0]
+    pinned = build.model_copy(update={"image_uri": repository + "@sha256:" + "b" * 64})
+    name = strict.generate_service_name(build.third_party_id, build.parser_id)
+    await strict.create_service(name, pinned)
+    assert k8s.stored("Service", name) is not None
