@@ -45,7 +45,7 @@ from .parser import (
 )
 from .problem import AsgiHeaders, problem_parts
 from .registry import HandlerRegistry
-from .serializer import binary_pairs, to_batch
+from .replies import batch_reply, binary_reply
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -234,7 +234,7 @@ class EventEndpoint:
                         except ProblemError as exc:
                             response = problem_parts(exc)
                         else:
-                            response = _EMPTY_202 if reply is None else self._reply(reply)
+                            response = _EMPTY_202 if reply is None else self._reply(event, reply)
             except _Disconnected:
                 return
             except Exception:  # a bug here must still answer with a problem, not a bare 500
@@ -340,7 +340,7 @@ class EventEndpoint:
 
     async def _dispatch_batch(self, events: list[CloudEvent]) -> Response:
         """Run a batch's events in order; stop at the first failure (retries redeliver all)."""
-        replies: list[CloudEvent] = []
+        replies: list[tuple[CloudEvent, str]] = []
         for index, event in enumerate(events):
             try:
                 reply = await self.run(event)
@@ -348,26 +348,26 @@ class EventEndpoint:
                 exc.detail = f"batch item [{index}]: {exc.detail}"
                 return problem_parts(exc)
             if reply is not None:
-                replies.append(reply)
+                replies.append((reply, self._handler_name(event)))
         if not replies:
             return _EMPTY_202
-        headers, body = to_batch(replies)
-        return (
-            200,
-            [
-                (b"content-type", headers["content-type"].encode("ascii")),
-                (b"content-length", str(len(body)).encode("ascii")),
-            ],
-            body,
-        )
-
-    def _reply(self, reply: CloudEvent) -> Response:
         try:
-            headers, body = binary_pairs(reply)
+            headers, body = batch_reply(replies)
         except ProblemError as exc:
-            error = HandlerError(f"the handler's reply event cannot be encoded: {exc.detail}")
-            return problem_parts(error)
+            return problem_parts(exc)
         return 200, headers, body
+
+    def _reply(self, event: CloudEvent, reply: CloudEvent) -> Response:
+        """The reply in binary mode, or the handler's 500 (see ``replies.py``)."""
+        try:
+            headers, body = binary_reply(reply, self._handler_name(event))
+        except ProblemError as exc:
+            return problem_parts(exc)
+        return 200, headers, body
+
+    def _handler_name(self, event: CloudEvent) -> str:
+        registration = self.registry.get(event.type)
+        return registration.name if registration is not None else repr(event.type)
 
     def _refuse(self, error: ProblemError, event_type: str) -> Response:
         self.metrics.count(event_type, error.slug)
@@ -446,6 +446,11 @@ class EventEndpoint:
             current_event.reset(token)
             self.metrics.record(event_type, outcome, perf_counter() - started)
         if outcome == HandlerError.slug:  # it returned, but neither None nor a CloudEvent
+            logger.error(
+                "handler %s returned %s, expected a CloudEvent or None",
+                registration.name,
+                type(reply).__name__,
+            )
             raise HandlerError(
                 f"the handler of {event_type!r} returned {type(reply).__name__}, "
                 "expected a CloudEvent or None"
