@@ -18,7 +18,7 @@ the handlers.)
 from __future__ import annotations
 
 import gc
-from collections.abc import AsyncIterator, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, Final
@@ -56,6 +56,8 @@ class ServiceApp:
             settings=settings, health=health, metrics=metrics, registry=registry
         )
         self._api: FastAPI | None = None
+        self.on_shutdown: list[Callable[[], Awaitable[None]]] = []
+        """Closed after the endpoint at shutdown (the idempotency store, the tracer)."""
 
     @property
     def api(self) -> FastAPI:
@@ -94,6 +96,8 @@ class ServiceApp:
                 health.mark_draining()
                 restore()
                 await endpoint.close()
+                for close in self.on_shutdown:
+                    await close()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Dispatch: events, probes and metrics here; lifespan here; the rest to FastAPI."""
@@ -180,6 +184,11 @@ def create_app(settings: Settings | None = None, *, registry: HandlerRegistry) -
         retry_after_seconds=settings.retry_after_seconds,
         metrics=metrics,
     )
-    return ServiceApp(
+    app = ServiceApp(
         settings=settings, registry=registry, endpoint=endpoint, health=health, metrics=metrics
     )
+    if settings.idempotency != "none":  # else nothing of it is imported
+        from .idempotency.setup import install_from_settings  # noqa: PLC0415
+
+        app.on_shutdown.append(install_from_settings(endpoint, settings).close)
+    return app

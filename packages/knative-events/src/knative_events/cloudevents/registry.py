@@ -47,6 +47,8 @@ class Registration:
     model: type[BaseModel] | None
     direct_only: bool = False
     """Reached without a Trigger (called directly or via a SinkBinding)."""
+    idempotent: bool | None = None
+    """Run once per (source, id) while IDEMPOTENCY is on; None: the registry's default."""
 
     @property
     def name(self) -> str:
@@ -83,17 +85,29 @@ class Registration:
 class HandlerRegistry:
     """Maps each CloudEvent type to exactly one async handler."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, idempotent: bool = False) -> None:
         self._registrations: dict[str, Registration] = {}
+        self.idempotent = idempotent
+        """The default of handlers registered without ``idempotent=`` (see ``idempotency``)."""
 
     @overload
     def on(
-        self, event_type: str, data: None = None, *, direct_only: bool = False
+        self,
+        event_type: str,
+        data: None = None,
+        *,
+        direct_only: bool = False,
+        idempotent: bool | None = None,
     ) -> Callable[[RawHandler], RawHandler]: ...
 
     @overload
     def on(
-        self, event_type: str, data: type[M], *, direct_only: bool = False
+        self,
+        event_type: str,
+        data: type[M],
+        *,
+        direct_only: bool = False,
+        idempotent: bool | None = None,
     ) -> Callable[[ModelHandler[M]], ModelHandler[M]]: ...
 
     def on(
@@ -102,10 +116,13 @@ class HandlerRegistry:
         data: type[BaseModel] | None = None,
         *,
         direct_only: bool = False,
+        idempotent: bool | None = None,
     ) -> Callable[[Any], Any]:
         """Register the decorated coroutine function as the handler of ``event_type``.
 
         ``direct_only=True``: no Trigger delivers this type (see the module docstring).
+        ``idempotent=True``: a repeat of an event (same source and id) gets the first
+        delivery's outcome without running the handler (when IDEMPOTENCY is on).
         """
         if not isinstance(event_type, str) or not event_type:
             raise ValueError("event_type must be a non-empty string")
@@ -113,7 +130,7 @@ class HandlerRegistry:
             raise TypeError(f"data must be a pydantic model class or None, not {data!r}")
 
         def register(handler: Any) -> Any:
-            self.add(event_type, handler, data, direct_only=direct_only)
+            self.add(event_type, handler, data, direct_only=direct_only, idempotent=idempotent)
             return handler
 
         return register
@@ -125,6 +142,7 @@ class HandlerRegistry:
         model: type[BaseModel] | None = None,
         *,
         direct_only: bool = False,
+        idempotent: bool | None = None,
     ) -> None:
         """Register without the decorator syntax."""
         if not inspect.iscoroutinefunction(handler):
@@ -133,7 +151,11 @@ class HandlerRegistry:
         if existing is not None:
             raise ValueError(f"{event_type!r} already has a handler: {existing.name}")
         self._registrations[event_type] = Registration(
-            event_type, handler, model, direct_only=bool(direct_only)
+            event_type,
+            handler,
+            model,
+            direct_only=bool(direct_only),
+            idempotent=None if idempotent is None else bool(idempotent),
         )
 
     def get(self, event_type: str) -> Registration | None:
