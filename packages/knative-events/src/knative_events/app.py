@@ -52,6 +52,8 @@ class ServiceApp:
         metrics: EventMetrics,
     ) -> None:
         self.event_endpoint = endpoint
+        self.serve_events: Callable[[Scope, Receive, Send], Awaitable[None]] = endpoint
+        """What ``POST /`` goes to: the endpoint, or tracing's wrapper of it."""
         self.state = SimpleNamespace(
             settings=settings, health=health, metrics=metrics, registry=registry
         )
@@ -107,7 +109,7 @@ class ServiceApp:
             if scope.get("root_path"):
                 path = _route_path(scope)
             if path == EVENT_PATH:
-                await self.event_endpoint(scope, receive, send)
+                await self.serve_events(scope, receive, send)
                 return
             if scope["method"] in _FAST_METHODS:
                 answer = self._fast_answer(path)
@@ -191,4 +193,8 @@ def create_app(settings: Settings | None = None, *, registry: HandlerRegistry) -
         from .idempotency.setup import install_from_settings  # noqa: PLC0415
 
         app.on_shutdown.append(install_from_settings(endpoint, settings).close)
+    if settings.tracing:  # outside idempotency: a duplicate gets its own span too
+        from .tracing.otel import install  # noqa: PLC0415 - loads OpenTelemetry
+
+        app.state.tracer_provider = install(app, endpoint, settings)
     return app

@@ -87,6 +87,8 @@ class Settings:
     """The memory store's bound: past it the oldest outcomes are dropped first."""
     redis_url: str | None = None
     """The Redis store's URL (redis://, rediss://), from a Secret; needed with redis."""
+    tracing: bool = False
+    """OpenTelemetry spans per event, exported over OTLP/HTTP as the OTEL_* variables say."""
 
     def __init__(self, *, environ: Mapping[str, str] | None = None, **values: Any) -> None:
         """Read each field from ``values``, else from ``environ`` (default ``os.environ``)."""
