@@ -656,6 +656,9 @@ DRAWERS: dict[str, Drawer] = {
     "argocd_project": _argocd_project,
     "argocd_auto_sync_prod": _bool,
     "service_manager": _service_manager,
+    "idempotency": _choice("idempotency"),
+    "idempotency_ttl": _int_between(1, 604800),
+    "tracing": _bool,
 }
 
 
