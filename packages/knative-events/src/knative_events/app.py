@@ -27,6 +27,7 @@ import orjson
 
 from .cloudevents.endpoint import EVENT_PATH, EventEndpoint, Receive, Scope, Send
 from .cloudevents.registry import HandlerRegistry
+from .event_log import EventLog
 from .health import LIVE_PATH, READY_PATH, HealthState, drain_on_sigterm, liveness, readiness
 from .logs import configure_logging
 from .metrics import METRICS_PATH, EventMetrics
@@ -185,6 +186,10 @@ def create_app(settings: Settings | None = None, *, registry: HandlerRegistry) -
         max_concurrent_handlers=settings.max_concurrent_handlers,
         retry_after_seconds=settings.retry_after_seconds,
         metrics=metrics,
+        event_log=EventLog(
+            success_level=settings.log_success_level,
+            success_sample_rate=settings.log_success_sample_rate,
+        ),
     )
     app = ServiceApp(
         settings=settings, registry=registry, endpoint=endpoint, health=health, metrics=metrics

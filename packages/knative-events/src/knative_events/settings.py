@@ -88,6 +88,10 @@ class Settings:
     redis_url: str | None = None
     """The Redis store's URL (redis://, rediss://), from a Secret; needed with redis."""
     tracing: bool = False
+    log_success_level: LogLevel = "DEBUG"
+    """The level of the log line of each handled event (failures: INFO or WARNING)."""
+    log_success_sample_rate: float = 1.0
+    """The share of handled events that get that line (0 to 1)."""
     """OpenTelemetry spans per event, exported over OTLP/HTTP as the OTEL_* variables say."""
 
     def __init__(self, *, environ: Mapping[str, str] | None = None, **values: Any) -> None:
@@ -197,6 +201,12 @@ def _level(value: Any) -> str | None:
     return None if value in LOG_LEVELS else f"must be one of {', '.join(LOG_LEVELS)}"
 
 
+def _share(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "must be a number"
+    return None if 0 <= value <= 1 else "must be between 0 and 1"
+
+
 def _idempotency(value: Any) -> str | None:
     if value in IDEMPOTENCY_STORES:
         return None
@@ -224,4 +234,6 @@ _CHECKS: Final[dict[str, Callable[[Any], str | None]]] = {
     "idempotency_ttl_seconds": _whole(1),
     "idempotency_max_keys": _whole(1),
     "redis_url": _redis_url,
+    "log_success_level": _level,
+    "log_success_sample_rate": _share,
 }

@@ -7,6 +7,7 @@ reply and the emitted event must carry the same trace id, as extension and heade
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 import threading
@@ -148,15 +149,23 @@ def test_the_extension_is_the_parent_when_no_header_is_sent(traced: Traced) -> N
     assert trace_id_of(response.headers["ce-traceparent"]) == EXTENSION_TRACE_ID
 
 
-def test_a_failing_handler_span_is_an_error_with_its_status(traced: Traced) -> None:
+def test_a_failing_handler_span_is_an_error_with_its_status(
+    traced: Traced, caplog: pytest.LogCaptureFixture
+) -> None:
     headers = {
         "ce-specversion": "1.0",
         "ce-id": "e-3",
         "ce-source": "/tests",
         "ce-type": "test.refused",
         "content-type": "application/json",
+        "traceparent": f"00-{TRACE_ID}-{PARENT_ID}-01",
     }
-    assert httpx.post(traced.url, headers=headers, content=b"{}", timeout=10).status_code == 500
+    with caplog.at_level(logging.INFO, logger="knative_events.events"):
+        response = httpx.post(traced.url, headers=headers, content=b"{}", timeout=10)
+    assert response.status_code == 500
+    # The outcome's log line carries the trace id.
+    [line] = [r for r in caplog.records if r.name == "knative_events.events"]
+    assert (line.__dict__["trace_id"], line.__dict__["status"]) == (TRACE_ID, 500)
     traced.flush()
     [span] = traced.receiver.spans_named("CloudEvents Process test.refused")
     assert span.status.code == span.status.STATUS_CODE_ERROR

@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from time import perf_counter
 from typing import Any, Final
 
+from ..event_log import EventLog
 from ..logs import current_event
 from ..metrics import INVALID_TYPE, UNHANDLED_TYPE, EventMetrics
 from .errors import (
@@ -178,6 +179,7 @@ class EventEndpoint:
         max_concurrent_handlers: int,
         retry_after_seconds: int = 1,
         metrics: EventMetrics | None = None,
+        event_log: EventLog | None = None,
     ) -> None:
         self.registry = registry
         self.max_body_bytes = max_body_bytes
@@ -185,6 +187,7 @@ class EventEndpoint:
         self.max_concurrent_handlers = max_concurrent_handlers
         self.retry_after_seconds = retry_after_seconds
         self.metrics = metrics if metrics is not None else EventMetrics()
+        self.event_log = event_log if event_log is not None else EventLog()
         self.busy = 0
         self._deadlines = Deadlines(handler_timeout_seconds)
         self.metrics.track_in_flight(lambda: self.busy)
@@ -373,7 +376,7 @@ class EventEndpoint:
         self.metrics.count(event_type, error.slug)
         return problem_parts(error)
 
-    async def run(self, event: CloudEvent) -> CloudEvent | None:  # noqa: PLR0915 - one frame
+    async def run(self, event: CloudEvent) -> CloudEvent | None:  # noqa: PLR0912, PLR0915 - one frame
         """Dispatch one valid event to its handler; raise a ProblemError for any refusal.
 
         Kept in one function on purpose: this is the event path, and each helper call
@@ -382,6 +385,7 @@ class EventEndpoint:
         registration = self.registry.get(event.type)
         if registration is None:
             self.metrics.count(UNHANDLED_TYPE, UnhandledEventTypeError.slug)
+            self.event_log.failure(event, UnhandledEventTypeError.slug, 400, 0.0)
             raise UnhandledEventTypeError(
                 f"no handler for event type {event.type!r}; "
                 f"this service handles {', '.join(self.registry.types) or 'no types'}",
@@ -392,13 +396,16 @@ class EventEndpoint:
             data = registration.decode(event)
         except CloudEventError as exc:
             self.metrics.count(event_type, exc.slug)
+            self.event_log.failure(event, exc.slug, exc.status, 0.0)
             raise
         except Exception:  # the data model's own code failed, not the event
             logger.exception("the data model of handler %s raised", registration.name)
             self.metrics.count(event_type, HandlerError.slug)
+            self.event_log.failure(event, HandlerError.slug, 500, 0.0)
             raise _raised(event_type) from None
         if self.busy >= self.max_concurrent_handlers:
             self.metrics.count(event_type, OverloadedError.slug)
+            self.event_log.failure(event, OverloadedError.slug, 503, 0.0)
             raise OverloadedError(
                 f"{self.busy} events are being handled (MAX_CONCURRENT_HANDLERS); retry later",
                 headers={"Retry-After": str(self.retry_after_seconds)},
@@ -411,6 +418,7 @@ class EventEndpoint:
             self._deadlines.watch(task, started)
         # Counted with the latency in one call; a raise below leaves it a handler failure.
         outcome: str | None = HandlerError.slug
+        status = 500  # of a failure, for its log line
         try:
             reply = await registration.handler(event, data)
             # Anything but None or a CloudEvent is the handler's error, refused below
@@ -425,6 +433,7 @@ class EventEndpoint:
                 outcome = None  # cancelled from outside (shutdown): the latency only
                 raise
             outcome = HandlerTimeoutError.slug
+            status = 504
             logger.error("handler %s timed out", registration.name)
             raise HandlerTimeoutError(
                 f"the handler of {event_type!r} did not finish within "
@@ -434,6 +443,7 @@ class EventEndpoint:
             # The handler chose its answer (say, 503 while a dependency is down): the sender
             # gets that status and the problem's detail, which names the cause.
             outcome = exc.slug
+            status = exc.status
             logger.warning("handler %s answered %s: %s", registration.name, exc.status, exc)
             raise
         except Exception:
@@ -444,7 +454,15 @@ class EventEndpoint:
                 self._deadlines.forget(task)
             self.busy -= 1
             current_event.reset(token)
-            self.metrics.record(event_type, outcome, perf_counter() - started)
+            seconds = perf_counter() - started
+            self.metrics.record(event_type, outcome, seconds)
+            if outcome is ACCEPTED or outcome is REPLIED:
+                if self.event_log.successes:
+                    self.event_log.success(
+                        event, outcome, 202 if outcome is ACCEPTED else 200, seconds
+                    )
+            elif outcome is not None:
+                self.event_log.failure(event, outcome, status, seconds)
         if outcome == HandlerError.slug:  # it returned, but neither None nor a CloudEvent
             logger.error(
                 "handler %s returned %s, expected a CloudEvent or None",

@@ -28,6 +28,7 @@ from ..cloudevents.errors import EventInProgressError, IdempotencyUnavailableErr
 from ..cloudevents.models import CloudEvent
 from ..cloudevents.registry import HandlerRegistry
 from ..cloudevents.replies import binary_reply
+from ..event_log import EventLog
 from ..metrics import EventMetrics
 from .store import CLAIMED, IN_FLIGHT, Done, IdempotencyStore, StoreUnavailableError
 
@@ -50,11 +51,13 @@ class IdempotentRun:
         store: IdempotencyStore,
         metrics: EventMetrics,
         retry_after_seconds: int,
+        event_log: EventLog | None = None,
     ) -> None:
         self._run = run
         self.registry = registry
         self.store = store
         self.metrics = metrics
+        self.event_log = event_log if event_log is not None else EventLog()
         self._retry_after = {"Retry-After": str(max(1, retry_after_seconds))}
 
     async def __call__(self, event: CloudEvent) -> CloudEvent | None:
@@ -72,12 +75,16 @@ class IdempotentRun:
         if claim is not CLAIMED:
             if claim is IN_FLIGHT:
                 self.metrics.count(event.type, EventInProgressError.slug)
+                self.event_log.failure(event, EventInProgressError.slug, 409, 0.0)
                 raise EventInProgressError(
                     f"event {event_id!r} from {source!r} is being handled now; retry later",
                     headers=self._retry_after,
                 )
             assert isinstance(claim, Done)  # noqa: S101 - the protocol's third answer
             self.metrics.count(event.type, DUPLICATE)
+            if self.event_log.successes:
+                status = 202 if claim.reply is None else 200
+                self.event_log.success(event, DUPLICATE, status, 0.0)
             return claim.reply
         try:
             reply = await self._run(event)
@@ -122,6 +129,7 @@ class IdempotentRun:
             exc,
         )
         self.metrics.count(event.type, IdempotencyUnavailableError.slug)
+        self.event_log.failure(event, IdempotencyUnavailableError.slug, 503, 0.0)
         error = IdempotencyUnavailableError(
             f"the idempotency store is unavailable, so event {event.id!r} was not handled; "
             "retry later"
@@ -142,6 +150,7 @@ def install(endpoint: EventEndpoint, store: IdempotencyStore) -> IdempotentRun:
         store=store,
         metrics=endpoint.metrics,
         retry_after_seconds=endpoint.retry_after_seconds,
+        event_log=endpoint.event_log,
     )
     endpoint.run = guard  # type: ignore[method-assign]
     return guard
