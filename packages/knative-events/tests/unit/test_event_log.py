@@ -6,8 +6,8 @@ import logging
 from typing import Any
 
 import pytest
-from conftest import build_registry, build_settings
 
+from conftest import build_registry, build_settings
 from knative_events.app import create_app
 from knative_events.testing import EventClient
 
