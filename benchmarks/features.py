@@ -11,7 +11,9 @@ request (a service that deduplicates must handle each):
 * ``idempotency: memory``: every handler opted in, the per-pod store;
 * ``tracing → local OTLP``: TRACING=true, spans exported over OTLP/HTTP to a receiver
   this script runs on 127.0.0.1 (it answers 200 to each export, as a collector would);
-* ``both``: the two together.
+* ``tracing, 10 % sampled``: the same with OTEL_TRACES_SAMPLER=parentbased_traceidratio
+  and OTEL_TRACES_SAMPLER_ARG=0.1 (the benchmark's events carry no traceparent);
+* ``both``: idempotency and tracing (every event sampled) together.
 
 Instructions per event come from callgrind (``instructions.py``'s driver, in-process, no
 server): every thread counts, so the span exporter's own work is in the figure. Requests/s
@@ -113,6 +115,16 @@ def variants(render: Path, baseline: Path, collector: str) -> list[Target]:
         Target(OFF, app, (src,), is_ours=True),
         Target("idempotency: memory", "ours_features:app", (PEERS_DIR, src), env=memory),
         Target("tracing → local OTLP", app, (src,), env=tracing),
+        Target(
+            "tracing, 10 % sampled",
+            app,
+            (src,),
+            env={
+                **tracing,
+                "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+                "OTEL_TRACES_SAMPLER_ARG": "0.1",
+            },
+        ),
         Target("both", "ours_features:app", (PEERS_DIR, src), env={**memory, **tracing}),
     ]
 

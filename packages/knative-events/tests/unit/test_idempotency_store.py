@@ -63,7 +63,7 @@ async def test_expired_outcomes_are_dropped_as_new_ones_arrive() -> None:
         clock.now = n * 0.1
         await store.claim("/s", str(n))
         await store.complete("/s", str(n), None)
-    assert len(store) <= 11
+    assert len(store) <= 20  # swept at most once a second: 1 s of TTL + 1 s of sweep lag
 
 
 def test_long_keys_are_digests_and_pairs_do_not_collide() -> None:

@@ -46,39 +46,73 @@ class MemoryStore:
         self.max_keys = max_keys
         self._clock = clock
         self._in_flight: set[Key] = set()
-        self._done: dict[Key, Done] = {}
+        # Expiry times, and the replies of those that sent one: floats and tuples of strings
+        # only, which the garbage collector stops tracking, so a full store costs no GC time.
+        self._done: dict[Key, float] = {}
+        self._replies: dict[Key, CloudEvent] = {}
+        self._next_sweep = 0.0
 
     def __len__(self) -> int:
         return len(self._done)
 
     async def claim(self, source: str, event_id: str) -> Claim:
-        key = memory_key(source, event_id)
-        done = self._done.get(key)
-        if done is not None:
-            if done.expires > self._clock():
-                return done
+        return self.claim_now(source, event_id)
+
+    async def complete(self, source: str, event_id: str, reply: CloudEvent | None) -> None:
+        self.complete_now(source, event_id, reply)
+
+    async def release(self, source: str, event_id: str) -> None:
+        self.release_now(source, event_id)
+
+    # The same, without a coroutine per call: the guard calls these directly (see guard.py).
+
+    def claim_now(self, source: str, event_id: str) -> Claim:
+        """:meth:`claim`, synchronously."""
+        key: Key = (
+            (source, event_id)
+            if len(source) + len(event_id) <= MAX_PLAIN_KEY_CHARS
+            else memory_key(source, event_id)
+        )
+        expires = self._done.get(key)
+        if expires is not None:
+            if expires > self._clock():
+                return Done(expires, self._replies.get(key))
             del self._done[key]
+            self._replies.pop(key, None)
         if key in self._in_flight:
             return IN_FLIGHT
         self._in_flight.add(key)
         return CLAIMED
 
-    async def complete(self, source: str, event_id: str, reply: CloudEvent | None) -> None:
-        key = memory_key(source, event_id)
+    def complete_now(self, source: str, event_id: str, reply: CloudEvent | None) -> None:
+        """:meth:`complete`, synchronously."""
+        key: Key = (
+            (source, event_id)
+            if len(source) + len(event_id) <= MAX_PLAIN_KEY_CHARS
+            else memory_key(source, event_id)
+        )
         self._in_flight.discard(key)
         now = self._clock()
         done = self._done
-        done[key] = Done(now + self.ttl_seconds, reply)
-        # Drop from the oldest end: expired outcomes, then any beyond the bound.
-        while done:
-            oldest = next(iter(done))
-            if done[oldest].expires > now and len(done) <= self.max_keys:
-                break
-            del done[oldest]
+        done[key] = now + self.ttl_seconds
+        if reply is not None:
+            self._replies[key] = reply
+        # Drop from the oldest end: expired outcomes, then any beyond the bound. The check
+        # looks at the oldest only when it may have expired (at most once per second).
+        if now >= self._next_sweep or len(done) > self.max_keys:
+            self._next_sweep = now + 1.0
+            while done:
+                oldest = next(iter(done))
+                if done[oldest] > now and len(done) <= self.max_keys:
+                    break
+                del done[oldest]
+                self._replies.pop(oldest, None)
 
-    async def release(self, source: str, event_id: str) -> None:
+    def release_now(self, source: str, event_id: str) -> None:
+        """:meth:`release`, synchronously."""
         self._in_flight.discard(memory_key(source, event_id))
 
     async def close(self) -> None:
         self._in_flight.clear()
         self._done.clear()
+        self._replies.clear()

@@ -176,6 +176,9 @@ def tracer_provider(settings: Settings) -> TracerProvider:
 def install(app: ServiceApp, endpoint: EventEndpoint, settings: Settings) -> TracerProvider:
     """Trace every event of ``app``; the provider is shut down (and flushed) with the app."""
     provider = tracer_provider(settings)
+    if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
+        # The first app of the process also serves the handlers' own tracers.
+        trace.set_tracer_provider(provider)
     tracer = provider.get_tracer("knative_events")
     endpoint.run = TracedRun(endpoint.run, tracer)  # type: ignore[method-assign]
     app.serve_events = InboundHeaders(app.serve_events)
