@@ -83,6 +83,7 @@ def test_mkdocs_build_strict(tmp_path: Path) -> None:
         "releasing.md",
         "architecture.md",
         "performance.md",
+        "delivery.md",
     ]
     site = tmp_path / "site"
     done = subprocess.run(
