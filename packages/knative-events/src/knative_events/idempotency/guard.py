@@ -30,7 +30,7 @@ from ..cloudevents.registry import HandlerRegistry
 from ..cloudevents.replies import binary_reply
 from ..event_log import EventLog
 from ..metrics import EventMetrics
-from .memory import MemoryStore
+from .memory import MemoryStore, memory_key
 from .store import CLAIMED, IN_FLIGHT, Done, IdempotencyStore, StoreUnavailableError
 
 DUPLICATE: Final = "duplicate"
@@ -72,7 +72,8 @@ class IdempotentRun:
         source, event_id = event.source, event.id
         memory = self._memory
         if memory is not None:  # no coroutine per store call: most of this guard's cost
-            claim = memory.claim_now(source, event_id)
+            key = memory_key(source, event_id)
+            claim = memory.claim_key(key)
         else:
             try:
                 claim = await self.store.claim(source, event_id)
@@ -110,7 +111,7 @@ class IdempotentRun:
                 )
             raise
         if memory is not None:
-            memory.complete_now(source, event_id, reply)
+            memory.complete_key(key, reply)
             return reply
         try:
             await self.store.complete(source, event_id, reply)

@@ -4,15 +4,21 @@ It deduplicates only deliveries that reach the same pod. A broker retry may land
 pod of the revision (and a scale-down loses the memory), so with more than one pod use the
 Redis store when duplicates must never run twice.
 
-Two plain dicts, no lock (the event loop is one thread). Outcomes are kept in insertion
-order, which is expiry order because every outcome gets the same TTL, so expired ones are
-dropped from the front as new ones come in; past ``max_keys`` the oldest go first (its
-duplicates would then run again: size the bound to the event rate times the TTL).
+One dict from key to expiry time (``inf`` while the handler runs), plus the replies of the
+outcomes that have one; no lock (the event loop is one thread). A first delivery costs one
+lookup and one insert to claim and one assignment to complete, and the values are floats,
+which the garbage collector does not track, so a full store adds no collection work.
+Entries sit in claim order, close to expiry order, so expired ones are dropped from the
+front (checked at most once a second); past ``max_keys`` the oldest go first (their
+duplicates would then run again: size the bound to the event rate times the TTL). An entry
+still in flight at the front holds the sweep back until it completes, at most a handler
+timeout.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 from collections.abc import Callable
 
@@ -20,6 +26,7 @@ from ..cloudevents.models import CloudEvent
 from .store import CLAIMED, IN_FLIGHT, MAX_PLAIN_KEY_CHARS, Claim, Done
 
 Key = tuple[str, str] | str
+_RUNNING = math.inf
 
 
 def memory_key(source: str, event_id: str) -> Key:
@@ -45,74 +52,57 @@ class MemoryStore:
         self.ttl_seconds = ttl_seconds
         self.max_keys = max_keys
         self._clock = clock
-        self._in_flight: set[Key] = set()
-        # Expiry times, and the replies of those that sent one: floats and tuples of strings
-        # only, which the garbage collector stops tracking, so a full store costs no GC time.
-        self._done: dict[Key, float] = {}
+        self._expires: dict[Key, float] = {}
         self._replies: dict[Key, CloudEvent] = {}
         self._next_sweep = 0.0
 
     def __len__(self) -> int:
-        return len(self._done)
+        return len(self._expires)
 
     async def claim(self, source: str, event_id: str) -> Claim:
-        return self.claim_now(source, event_id)
+        return self.claim_key(memory_key(source, event_id))
 
     async def complete(self, source: str, event_id: str, reply: CloudEvent | None) -> None:
-        self.complete_now(source, event_id, reply)
+        self.complete_key(memory_key(source, event_id), reply)
 
     async def release(self, source: str, event_id: str) -> None:
-        self.release_now(source, event_id)
+        self.release_key(memory_key(source, event_id))
 
-    # The same, without a coroutine per call: the guard calls these directly (see guard.py).
+    # The same by key, without a coroutine per call: the guard calls these directly.
 
-    def claim_now(self, source: str, event_id: str) -> Claim:
-        """:meth:`claim`, synchronously."""
-        key: Key = (
-            (source, event_id)
-            if len(source) + len(event_id) <= MAX_PLAIN_KEY_CHARS
-            else memory_key(source, event_id)
-        )
-        expires = self._done.get(key)
+    def claim_key(self, key: Key) -> Claim:
+        """:meth:`claim` for a :func:`memory_key`, synchronously."""
+        expires = self._expires.get(key)
         if expires is not None:
+            if expires == _RUNNING:
+                return IN_FLIGHT
             if expires > self._clock():
                 return Done(expires, self._replies.get(key))
-            del self._done[key]
+            del self._expires[key]  # expired: claimed anew below, at the back
             self._replies.pop(key, None)
-        if key in self._in_flight:
-            return IN_FLIGHT
-        self._in_flight.add(key)
+        self._expires[key] = _RUNNING
         return CLAIMED
 
-    def complete_now(self, source: str, event_id: str, reply: CloudEvent | None) -> None:
-        """:meth:`complete`, synchronously."""
-        key: Key = (
-            (source, event_id)
-            if len(source) + len(event_id) <= MAX_PLAIN_KEY_CHARS
-            else memory_key(source, event_id)
-        )
-        self._in_flight.discard(key)
+    def complete_key(self, key: Key, reply: CloudEvent | None) -> None:
+        """:meth:`complete` for a :func:`memory_key`, synchronously."""
         now = self._clock()
-        done = self._done
-        done[key] = now + self.ttl_seconds
+        expires = self._expires
+        expires[key] = now + self.ttl_seconds
         if reply is not None:
             self._replies[key] = reply
-        # Drop from the oldest end: expired outcomes, then any beyond the bound. The check
-        # looks at the oldest only when it may have expired (at most once per second).
-        if now >= self._next_sweep or len(done) > self.max_keys:
+        if now >= self._next_sweep or len(expires) > self.max_keys:
             self._next_sweep = now + 1.0
-            while done:
-                oldest = next(iter(done))
-                if done[oldest] > now and len(done) <= self.max_keys:
-                    break
-                del done[oldest]
+            while expires:
+                oldest = next(iter(expires))
+                if expires[oldest] > now and len(expires) <= self.max_keys:
+                    break  # the oldest is alive (or running): so is the rest, nearly
+                del expires[oldest]
                 self._replies.pop(oldest, None)
 
-    def release_now(self, source: str, event_id: str) -> None:
-        """:meth:`release`, synchronously."""
-        self._in_flight.discard(memory_key(source, event_id))
+    def release_key(self, key: Key) -> None:
+        """:meth:`release` for a :func:`memory_key`, synchronously."""
+        self._expires.pop(key, None)
 
     async def close(self) -> None:
-        self._in_flight.clear()
-        self._done.clear()
+        self._expires.clear()
         self._replies.clear()
