@@ -7,9 +7,29 @@ from typing import Any
 
 import pytest
 
-from conftest import build_registry, build_settings
 from knative_events.app import create_app
+from knative_events.cloudevents.models import CloudEvent
+from knative_events.cloudevents.registry import HandlerRegistry
+from knative_events.settings import Settings
 from knative_events.testing import EventClient
+
+
+def build_registry() -> HandlerRegistry:
+    registry = HandlerRegistry()
+
+    @registry.on("test.accept")
+    async def accept(event: CloudEvent, data: object) -> None:
+        return None
+
+    @registry.on("test.fail")
+    async def fail(event: CloudEvent, data: object) -> None:
+        raise RuntimeError("fails on purpose")
+
+    return registry
+
+
+def build_settings(**values: Any) -> Settings:
+    return Settings(environ={}, **{"log_level": "WARNING", **values})
 
 
 def outcome_lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
