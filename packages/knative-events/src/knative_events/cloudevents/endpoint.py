@@ -188,6 +188,7 @@ class EventEndpoint:
         self.retry_after_seconds = retry_after_seconds
         self.metrics = metrics if metrics is not None else EventMetrics()
         self.event_log = event_log if event_log is not None else EventLog()
+        self.log_successes = self.event_log.successes
         self.busy = 0
         self._deadlines = Deadlines(handler_timeout_seconds)
         self.metrics.track_in_flight(lambda: self.busy)
@@ -418,7 +419,6 @@ class EventEndpoint:
             self._deadlines.watch(task, started)
         # Counted with the latency in one call; a raise below leaves it a handler failure.
         outcome: str | None = HandlerError.slug
-        status = 500  # of a failure, for its log line
         try:
             reply = await registration.handler(event, data)
             # Anything but None or a CloudEvent is the handler's error, refused below
@@ -433,8 +433,8 @@ class EventEndpoint:
                 outcome = None  # cancelled from outside (shutdown): the latency only
                 raise
             outcome = HandlerTimeoutError.slug
-            status = 504
             logger.error("handler %s timed out", registration.name)
+            self.event_log.failure(event, outcome, 504, perf_counter() - started)
             raise HandlerTimeoutError(
                 f"the handler of {event_type!r} did not finish within "
                 f"{self.handler_timeout_seconds} s (HANDLER_TIMEOUT_SECONDS)"
@@ -443,36 +443,33 @@ class EventEndpoint:
             # The handler chose its answer (say, 503 while a dependency is down): the sender
             # gets that status and the problem's detail, which names the cause.
             outcome = exc.slug
-            status = exc.status
             logger.warning("handler %s answered %s: %s", registration.name, exc.status, exc)
+            self.event_log.failure(event, outcome, exc.status, perf_counter() - started)
             raise
         except Exception:
             logger.exception("handler %s raised", registration.name)
+            self.event_log.failure(event, HandlerError.slug, 500, perf_counter() - started)
             raise _raised(event_type) from None
         finally:
             if task is not None:
                 self._deadlines.forget(task)
             self.busy -= 1
             current_event.reset(token)
-            seconds = perf_counter() - started
-            self.metrics.record(event_type, outcome, seconds)
-            if outcome is ACCEPTED or outcome is REPLIED:
-                if self.event_log.successes:
-                    self.event_log.success(
-                        event, outcome, 202 if outcome is ACCEPTED else 200, seconds
-                    )
-            elif outcome is not None:
-                self.event_log.failure(event, outcome, status, seconds)
+            self.metrics.record(event_type, outcome, perf_counter() - started)
         if outcome == HandlerError.slug:  # it returned, but neither None nor a CloudEvent
             logger.error(
                 "handler %s returned %s, expected a CloudEvent or None",
                 registration.name,
                 type(reply).__name__,
             )
+            self.event_log.failure(event, outcome, 500, perf_counter() - started)
             raise HandlerError(
                 f"the handler of {event_type!r} returned {type(reply).__name__}, "
                 "expected a CloudEvent or None"
             )
+        if self.log_successes:  # worked out once (see event_log.py): usually False
+            done = (ACCEPTED, 202) if reply is None else (REPLIED, 200)
+            self.event_log.success(event, done[0], done[1], perf_counter() - started)
         return reply
 
 
