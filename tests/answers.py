@@ -731,6 +731,9 @@ DRAWERS: dict[str, Drawer] = {
     ),
     "service_manager_registries": _manager_registries,
     "service_manager_namespace": _manager_namespace,
+    "idempotency": _choice("idempotency"),
+    "idempotency_ttl": _int_between(1, 604800),
+    "tracing": _bool,
 }
 
 

@@ -85,6 +85,7 @@ def test_mkdocs_build_strict(tmp_path: Path) -> None:
         "architecture.md",
         "security.md",
         "performance.md",
+        "delivery.md",
     ]
     site = tmp_path / "site"
     done = subprocess.run(

@@ -196,6 +196,50 @@ def test_service_manager_on_renders_its_module_handlers_and_rbac(renderer: Rende
     assert '"knative-events[service-manager]==' in pyproject
 
 
+def test_idempotency_and_tracing_are_switched_on_not_written_out(renderer: Renderer) -> None:
+    """Redis idempotency and tracing: extras, settings and manifests; the URL is a Secret's."""
+    answers = {**MINIMAL, "idempotency": "redis", "idempotency_ttl": 900, "tracing": True}
+    root = renderer.render(answers)
+    pkg = package_of(answers)
+    pyproject = (root / "pyproject.toml").read_text(encoding="utf-8")
+    assert '"knative-events[redis,tracing]==' in pyproject
+    settings = (root / f"src/{pkg}/settings.py").read_text(encoding="utf-8")
+    assert 'idempotency: Idempotency = "redis"' in settings
+    assert "idempotency_ttl_seconds: int = 900" in settings
+    assert "tracing: bool = True" in settings
+    handlers = (root / f"src/{pkg}/handlers/__init__.py").read_text(encoding="utf-8")
+    assert "registry = HandlerRegistry(idempotent=True)" in handlers
+    service = yaml.safe_load((root / "deployments/knative/base/service.yaml").read_text())
+    [container] = service["spec"]["template"]["spec"]["containers"]
+    [redis_url] = container["env"]
+    assert redis_url == {
+        "name": "REDIS_URL",
+        "valueFrom": {"secretKeyRef": {"name": f"{answers['service_name']}-redis", "key": "url"}},
+    }
+    external = yaml.safe_load((root / "deployments/knative/external-references.yaml").read_text())
+    assert {"apiVersion": "v1", "kind": "Secret", "name": f"{answers['service_name']}-redis"} in (
+        external
+    )
+    config = yaml.safe_load((root / "deployments/knative/base/configmap.yaml").read_text())
+    assert config["data"]["OTEL_SERVICE_NAME"] == answers["service_name"]
+    assert config["data"]["OTEL_EXPORTER_OTLP_PROTOCOL"] == "http/protobuf"
+    assert "redis://" not in "".join(
+        p.read_text(encoding="utf-8") for p in (root / "deployments").rglob("*.yaml")
+    )
+
+
+def test_without_idempotency_and_tracing_nothing_of_them_is_rendered(renderer: Renderer) -> None:
+    root = renderer.render(MINIMAL)
+    pkg = package_of(MINIMAL)
+    assert "HandlerRegistry()" in (root / f"src/{pkg}/handlers/__init__.py").read_text()
+    settings = (root / f"src/{pkg}/settings.py").read_text(encoding="utf-8")
+    assert "idempotency" not in settings
+    assert "tracing" not in settings
+    deployments = "".join(p.read_text() for p in (root / "deployments").rglob("*.yaml"))
+    assert "REDIS_URL" not in deployments
+    assert "OTEL_" not in deployments
+
+
 def test_minimal_render_has_one_overlay_and_no_optional_parts(renderer: Renderer) -> None:
     root = renderer.render(MINIMAL)
     overlays = root / "deployments/knative/overlays"
@@ -298,6 +342,8 @@ BAD_ANSWERS = [
     ("event_types", "com.example.x", "event_types must be a non-empty YAML list"),
     ("event_types", "[a.b, a.b]", "event_types must not repeat a type"),
     ("event_types", "['bad type']", "event type bad type must be a non-empty string"),
+    ("idempotency_ttl", 0, "idempotency_ttl must be between 1 and 604800 seconds"),
+    ("idempotency_ttl", 604801, "idempotency_ttl must be between 1 and 604800 seconds"),
 ]
 
 

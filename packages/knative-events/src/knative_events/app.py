@@ -18,7 +18,7 @@ the handlers.)
 from __future__ import annotations
 
 import gc
-from collections.abc import AsyncIterator, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, Final
@@ -27,6 +27,7 @@ import orjson
 
 from .cloudevents.endpoint import EVENT_PATH, EventEndpoint, Receive, Scope, Send
 from .cloudevents.registry import HandlerRegistry
+from .event_log import EventLog
 from .health import LIVE_PATH, READY_PATH, HealthState, drain_on_sigterm, liveness, readiness
 from .logs import configure_logging
 from .metrics import METRICS_PATH, EventMetrics
@@ -56,10 +57,14 @@ class ServiceApp:
     ) -> None:
         self.event_endpoint = endpoint
         self.gate = gate
+        self.serve_events: Callable[[Scope, Receive, Send], Awaitable[None]] = endpoint
+        """What ``POST /`` goes to: the endpoint, or tracing's wrapper of it."""
         self.state = SimpleNamespace(
             settings=settings, health=health, metrics=metrics, registry=registry
         )
         self._api: FastAPI | None = None
+        self.on_shutdown: list[Callable[[], Awaitable[None]]] = []
+        """Closed after the endpoint at shutdown (the idempotency store, the tracer)."""
 
     @property
     def api(self) -> FastAPI:
@@ -98,6 +103,8 @@ class ServiceApp:
                 health.mark_draining()
                 restore()
                 await endpoint.close()
+                for close in self.on_shutdown:
+                    await close()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Dispatch: events, probes and metrics here; lifespan here; the rest to FastAPI."""
@@ -108,7 +115,7 @@ class ServiceApp:
                 path = _route_path(scope)
             if path == EVENT_PATH:
                 if self.gate is None or await self.gate.admits(scope, send):
-                    await self.event_endpoint(scope, receive, send)
+                    await self.serve_events(scope, receive, send)
                 return
             if scope["method"] in _FAST_METHODS:
                 answer = self._fast_answer(path)
@@ -184,6 +191,10 @@ def create_app(settings: Settings | None = None, *, registry: HandlerRegistry) -
         max_concurrent_handlers=settings.max_concurrent_handlers,
         retry_after_seconds=settings.retry_after_seconds,
         metrics=metrics,
+        event_log=EventLog(
+            success_level=settings.log_success_level,
+            success_sample_rate=settings.log_success_sample_rate,
+        ),
     )
     gate = None
     if settings.event_auth == "oidc" and settings.event_audience:
@@ -193,7 +204,7 @@ def create_app(settings: Settings | None = None, *, registry: HandlerRegistry) -
             settings.oidc_jwks_url, settings.event_audience, issuer=settings.oidc_issuer
         )
         gate = EventGate(verifier)
-    return ServiceApp(
+    app = ServiceApp(
         settings=settings,
         registry=registry,
         endpoint=endpoint,
@@ -201,3 +212,12 @@ def create_app(settings: Settings | None = None, *, registry: HandlerRegistry) -
         metrics=metrics,
         gate=gate,
     )
+    if settings.idempotency != "none":  # else nothing of it is imported
+        from .idempotency.setup import install_from_settings  # noqa: PLC0415
+
+        app.on_shutdown.append(install_from_settings(endpoint, settings).close)
+    if settings.tracing:  # outside idempotency: a duplicate gets its own span too
+        from .tracing.otel import install  # noqa: PLC0415 - loads OpenTelemetry
+
+        app.state.tracer_provider = install(app, endpoint, settings)
+    return app

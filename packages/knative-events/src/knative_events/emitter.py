@@ -18,6 +18,7 @@ import httpx
 from .cloudevents.models import CloudEvent
 from .cloudevents.serializer import to_binary
 from .settings import Settings
+from .tracing import hooks as tracing_hooks
 
 DEFAULT_TIMEOUT_SECONDS: Final = 5.0
 DEFAULT_RETRIES: Final = 3
@@ -72,7 +73,12 @@ class EventEmitter:
 
     async def emit(self, event: CloudEvent) -> httpx.Response:
         """POST ``event``; return the 2xx response or raise :class:`EmitError`."""
+        outgoing = tracing_hooks.outgoing
+        extra: dict[str, str] = {}
+        if outgoing is not None:  # tracing is on: the event and the request carry the context
+            event, extra = outgoing(event)
         headers, body = to_binary(event)
+        headers.update(extra)
         attempt = 0
         while True:
             try:

@@ -43,6 +43,8 @@ PORT_MAX: Final = 65535
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 LOG_LEVELS: Final[tuple[str, ...]] = get_args(LogLevel)
+Idempotency = Literal["none", "memory", "redis"]
+IDEMPOTENCY_STORES: Final[tuple[str, ...]] = get_args(Idempotency)
 
 
 class SettingsError(ValueError):
@@ -94,6 +96,20 @@ class Settings:
     """Retry-After sent with 503."""
     log_level: LogLevel = "INFO"
     """Python logging level of the app's JSON logs."""
+    idempotency: Idempotency = "none"
+    """Where opted-in handlers keep outcomes: none, memory (this pod only) or redis."""
+    idempotency_ttl_seconds: int = 3600
+    """How long an outcome is kept: a repeat of an event within it does not run again."""
+    idempotency_max_keys: int = 100_000
+    """The memory store's bound: past it the oldest outcomes are dropped first."""
+    redis_url: str | None = None
+    """The Redis store's URL (redis://, rediss://), from a Secret; needed with redis."""
+    tracing: bool = False
+    log_success_level: LogLevel = "DEBUG"
+    """The level of the log line of each handled event (failures: INFO or WARNING)."""
+    log_success_sample_rate: float = 1.0
+    """The share of handled events that get that line (0 to 1)."""
+    """OpenTelemetry spans per event, exported over OTLP/HTTP as the OTEL_* variables say."""
 
     def __init__(self, *, environ: Mapping[str, str] | None = None, **values: Any) -> None:
         """Read each field from ``values``, else from ``environ`` (default ``os.environ``)."""
@@ -107,7 +123,8 @@ class Settings:
             check = _CHECKS.get(field.name)
             problem = check(value) if check is not None else None
             if problem:
-                raise SettingsError(f"{field.name.upper()}={value!r}: {field.name} {problem}")
+                shown = "<hidden>" if field.name in _SECRETS else repr(value)
+                raise SettingsError(f"{field.name.upper()}={shown}: {field.name} {problem}")
             object.__setattr__(self, field.name, value)  # frozen: set once, here
         if values:
             raise TypeError(f"unknown settings: {', '.join(sorted(values))}")
@@ -118,6 +135,8 @@ class Settings:
                 "EVENT_AUDIENCE must be set with EVENT_AUTH=oidc: it is the audience the "
                 "Triggers name and every token must carry"
             )
+        if self.idempotency == "redis" and not self.redis_url:
+            raise SettingsError("REDIS_URL must be set: IDEMPOTENCY=redis keeps outcomes there")
 
 
 def _integer(text: str) -> int:
@@ -206,6 +225,28 @@ def _level(value: Any) -> str | None:
     return None if value in LOG_LEVELS else f"must be one of {', '.join(LOG_LEVELS)}"
 
 
+def _share(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "must be a number"
+    return None if 0 <= value <= 1 else "must be between 0 and 1"
+
+
+def _idempotency(value: Any) -> str | None:
+    if value in IDEMPOTENCY_STORES:
+        return None
+    return f"must be one of {', '.join(IDEMPOTENCY_STORES)}"
+
+
+def _redis_url(value: Any) -> str | None:
+    if value is None or (isinstance(value, str) and value.startswith(_REDIS_SCHEMES)):
+        return None
+    return "must be a redis://, rediss:// or unix:// URL"
+
+
+_REDIS_SCHEMES: Final = ("redis://", "rediss://", "unix://")
+_SECRETS: Final = frozenset({"redis_url"})
+"""Fields whose value may hold a password: an error names the variable, never the value."""
+
 _CHECKS: Final[dict[str, Callable[[Any], str | None]]] = {
     "port": _whole(PORT_MIN, PORT_MAX),
     "max_body_bytes": _whole(1),
@@ -216,4 +257,10 @@ _CHECKS: Final[dict[str, Callable[[Any], str | None]]] = {
     "retry_after_seconds": _whole(0),
     "log_level": _level,
     "event_auth": lambda value: None if value in ("none", "oidc") else "must be none or oidc",
+    "idempotency": _idempotency,
+    "idempotency_ttl_seconds": _whole(1),
+    "idempotency_max_keys": _whole(1),
+    "redis_url": _redis_url,
+    "log_success_level": _level,
+    "log_success_sample_rate": _share,
 }

@@ -295,3 +295,54 @@ async def test_a_handler_may_answer_503_naming_a_dependency() -> None:
     assert result.problem is not None
     assert result.problem["type"] == "/problems/dependency-unavailable"
     assert result.problem["detail"] == "the orders database refused the connection"
+
+
+async def test_a_reply_that_is_not_an_event_is_logged_with_the_handler_name(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def returns_a_dict(event: CloudEvent, data: object) -> Any:
+        return {"not": "an event"}
+
+    with caplog.at_level("ERROR"):
+        status, headers, _ = await call(make_endpoint(returns_a_dict), [b"{}"])
+    assert status == 500
+    assert headers[b"content-type"] == b"application/problem+json"
+    assert any("returns_a_dict" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_reply_changed_after_it_was_built_is_a_500_naming_the_handler(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def breaks_its_reply(event: CloudEvent, data: object) -> CloudEvent:
+        reply = CloudEvent(id="r", source="/r", type="r")
+        reply.id = ""  # plain attributes: nothing stops this after construction
+        return reply
+
+    with caplog.at_level("ERROR"):
+        status, headers, body = await call(make_endpoint(breaks_its_reply), [b"{}"])
+    assert status == 500
+    assert b"ce-id" not in headers
+    problem = orjson.loads(body)
+    assert problem["type"] == "/problems/handler-failed"
+    assert "breaks_its_reply" in problem["detail"]
+    assert any(
+        "breaks_its_reply" in r.getMessage() and "not a valid CloudEvent" in r.getMessage()
+        for r in caplog.records
+    )
+
+
+async def test_a_batch_reply_that_cannot_be_encoded_is_a_500_naming_the_handler(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def unencodable(event: CloudEvent, data: object) -> CloudEvent:
+        return CloudEvent(id="r", source="/r", type="r", data={"x": object()})
+
+    batch = orjson.dumps([{"specversion": "1.0", "id": "1", "source": "/s", "type": "t"}])
+    headers = [(b"content-type", b"application/cloudevents-batch+json")]
+    with caplog.at_level("ERROR"):
+        status, _, body = await call(
+            make_endpoint(unencodable, max_body_bytes=1000), [batch], headers
+        )
+    assert status == 500
+    assert "unencodable" in orjson.loads(body)["detail"]
+    assert any("unencodable" in r.getMessage() for r in caplog.records)

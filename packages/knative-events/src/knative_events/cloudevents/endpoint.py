@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from time import perf_counter
 from typing import Any, Final
 
+from ..event_log import EventLog
 from ..logs import current_event
 from ..metrics import INVALID_TYPE, UNHANDLED_TYPE, EventMetrics
 from .errors import (
@@ -46,7 +47,7 @@ from .parser import (
 )
 from .problem import AsgiHeaders, problem_parts
 from .registry import HandlerRegistry
-from .serializer import binary_pairs, to_batch
+from .replies import batch_reply, binary_reply
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -187,6 +188,7 @@ class EventEndpoint:
         max_concurrent_handlers: int,
         retry_after_seconds: int = 1,
         metrics: EventMetrics | None = None,
+        event_log: EventLog | None = None,
     ) -> None:
         self.registry = registry
         self.max_body_bytes = max_body_bytes
@@ -194,6 +196,8 @@ class EventEndpoint:
         self.max_concurrent_handlers = max_concurrent_handlers
         self.retry_after_seconds = retry_after_seconds
         self.metrics = metrics if metrics is not None else EventMetrics()
+        self.event_log = event_log if event_log is not None else EventLog()
+        self.log_successes = self.event_log.successes
         self.busy = 0
         self._deadlines = Deadlines(handler_timeout_seconds)
         self.metrics.track_in_flight(lambda: self.busy)
@@ -243,7 +247,7 @@ class EventEndpoint:
                         except ProblemError as exc:
                             response = problem_parts(exc)
                         else:
-                            response = _EMPTY_202 if reply is None else self._reply(reply)
+                            response = _EMPTY_202 if reply is None else self._reply(event, reply)
             except _Disconnected:
                 return
             except Exception:  # a bug here must still answer with a problem, not a bare 500
@@ -356,7 +360,7 @@ class EventEndpoint:
 
     async def _dispatch_batch(self, events: list[CloudEvent]) -> Response:
         """Run a batch's events in order; stop at the first failure (retries redeliver all)."""
-        replies: list[CloudEvent] = []
+        replies: list[tuple[CloudEvent, str]] = []
         for index, event in enumerate(events):
             try:
                 reply = await self.run(event)
@@ -364,32 +368,32 @@ class EventEndpoint:
                 exc.detail = f"batch item [{index}]: {exc.detail}"
                 return problem_parts(exc)
             if reply is not None:
-                replies.append(reply)
+                replies.append((reply, self._handler_name(event)))
         if not replies:
             return _EMPTY_202
-        headers, body = to_batch(replies)
-        return (
-            200,
-            [
-                (b"content-type", headers["content-type"].encode("ascii")),
-                (b"content-length", str(len(body)).encode("ascii")),
-            ],
-            body,
-        )
-
-    def _reply(self, reply: CloudEvent) -> Response:
         try:
-            headers, body = binary_pairs(reply)
+            headers, body = batch_reply(replies)
         except ProblemError as exc:
-            error = HandlerError(f"the handler's reply event cannot be encoded: {exc.detail}")
-            return problem_parts(error)
+            return problem_parts(exc)
         return 200, headers, body
+
+    def _reply(self, event: CloudEvent, reply: CloudEvent) -> Response:
+        """The reply in binary mode, or the handler's 500 (see ``replies.py``)."""
+        try:
+            headers, body = binary_reply(reply, self._handler_name(event))
+        except ProblemError as exc:
+            return problem_parts(exc)
+        return 200, headers, body
+
+    def _handler_name(self, event: CloudEvent) -> str:
+        registration = self.registry.get(event.type)
+        return registration.name if registration is not None else repr(event.type)
 
     def _refuse(self, error: ProblemError, event_type: str) -> Response:
         self.metrics.count(event_type, error.slug)
         return problem_parts(error)
 
-    async def run(self, event: CloudEvent) -> CloudEvent | None:  # noqa: PLR0915 - one frame
+    async def run(self, event: CloudEvent) -> CloudEvent | None:  # noqa: PLR0912, PLR0915 - one frame
         """Dispatch one valid event to its handler; raise a ProblemError for any refusal.
 
         Kept in one function on purpose: this is the event path, and each helper call
@@ -398,6 +402,7 @@ class EventEndpoint:
         registration = self.registry.get(event.type)
         if registration is None:
             self.metrics.count(UNHANDLED_TYPE, UnhandledEventTypeError.slug)
+            self.event_log.failure(event, UnhandledEventTypeError.slug, 400, 0.0)
             raise UnhandledEventTypeError(
                 f"no handler for event type {event.type!r}; "
                 f"this service handles {', '.join(self.registry.types) or 'no types'}",
@@ -408,13 +413,16 @@ class EventEndpoint:
             data = registration.decode(event)
         except CloudEventError as exc:
             self.metrics.count(event_type, exc.slug)
+            self.event_log.failure(event, exc.slug, exc.status, 0.0)
             raise
         except Exception:  # the data model's own code failed, not the event
             logger.exception("the data model of handler %s raised", registration.name)
             self.metrics.count(event_type, HandlerError.slug)
+            self.event_log.failure(event, HandlerError.slug, 500, 0.0)
             raise _raised(event_type) from None
         if self.busy >= self.max_concurrent_handlers:
             self.metrics.count(event_type, OverloadedError.slug)
+            self.event_log.failure(event, OverloadedError.slug, 503, 0.0)
             raise OverloadedError(
                 f"{self.busy} events are being handled (MAX_CONCURRENT_HANDLERS); retry later",
                 headers={"Retry-After": str(self.retry_after_seconds)},
@@ -442,6 +450,7 @@ class EventEndpoint:
                 raise
             outcome = HandlerTimeoutError.slug
             logger.error("handler %s timed out", registration.name)
+            self.event_log.failure(event, outcome, 504, perf_counter() - started)
             raise HandlerTimeoutError(
                 f"the handler of {event_type!r} did not finish within "
                 f"{self.handler_timeout_seconds} s (HANDLER_TIMEOUT_SECONDS)"
@@ -451,9 +460,11 @@ class EventEndpoint:
             # gets that status and the problem's detail, which names the cause.
             outcome = exc.slug
             logger.warning("handler %s answered %s: %s", registration.name, exc.status, exc)
+            self.event_log.failure(event, outcome, exc.status, perf_counter() - started)
             raise
         except Exception:
             logger.exception("handler %s raised", registration.name)
+            self.event_log.failure(event, HandlerError.slug, 500, perf_counter() - started)
             raise _raised(event_type) from None
         finally:
             if task is not None:
@@ -462,10 +473,19 @@ class EventEndpoint:
             current_event.reset(token)
             self.metrics.record(event_type, outcome, perf_counter() - started)
         if outcome == HandlerError.slug:  # it returned, but neither None nor a CloudEvent
+            logger.error(
+                "handler %s returned %s, expected a CloudEvent or None",
+                registration.name,
+                type(reply).__name__,
+            )
+            self.event_log.failure(event, outcome, 500, perf_counter() - started)
             raise HandlerError(
                 f"the handler of {event_type!r} returned {type(reply).__name__}, "
                 "expected a CloudEvent or None"
             )
+        if self.log_successes:  # worked out once (see event_log.py): usually False
+            done = (ACCEPTED, 202) if reply is None else (REPLIED, 200)
+            self.event_log.success(event, done[0], done[1], perf_counter() - started)
         return reply
 
 

@@ -178,3 +178,23 @@ class OverloadedError(HandlerError):
     status = 503
     slug = "overloaded"
     title = "Too many events in progress"
+
+
+class EventInProgressError(ProblemError):
+    """Another delivery of this event (same source and id) is being handled right now: 409.
+
+    The Knative data-plane contract names 409 "Conflict / Processing in progress" and
+    retries it, so the broker comes back later and gets the first delivery's outcome.
+    """
+
+    status = 409
+    slug = "event-in-progress"
+    title = "The same event is being handled"
+
+
+class IdempotencyUnavailableError(HandlerError):
+    """The idempotency store cannot be reached: 503, and the handler did not run."""
+
+    status = 503
+    slug = "idempotency-unavailable"
+    title = "The idempotency store is unavailable"

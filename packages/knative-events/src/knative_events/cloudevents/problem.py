@@ -37,6 +37,8 @@ PROBLEM_DOCS: Final[dict[str, tuple[int, str, str]]] = {
         errors.HandlerError,
         errors.HandlerTimeoutError,
         errors.OverloadedError,
+        errors.EventInProgressError,
+        errors.IdempotencyUnavailableError,
     )
 }
 # CloudEventValidationError inherits its slug from CloudEventError: document the base text.

@@ -56,6 +56,8 @@ class Registration:
     model: type[BaseModel] | None
     direct_only: bool = False
     """Reached without a Trigger (called directly or via a SinkBinding)."""
+    idempotent: bool | None = None
+    """Run once per (source, id) while IDEMPOTENCY is on; None: the registry's default."""
     attributes: tuple[tuple[str, str], ...] = ()
     """Exact-match Trigger filter attributes besides ``type`` (sorted name, value pairs)."""
 
@@ -135,9 +137,11 @@ def _filter_attributes(
 class HandlerRegistry:
     """Maps each CloudEvent type to exactly one async handler."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, idempotent: bool = False) -> None:
         self._registrations: dict[str, Registration] = {}
         self._emitted: dict[str, Emitted] = {}
+        self.idempotent = idempotent
+        """The default of handlers registered without ``idempotent=`` (see ``idempotency``)."""
 
     @overload
     def on(
@@ -147,6 +151,7 @@ class HandlerRegistry:
         *,
         direct_only: bool = False,
         attributes: Mapping[str, str] | None = None,
+        idempotent: bool | None = None,
     ) -> Callable[[RawHandler], RawHandler]: ...
 
     @overload
@@ -157,6 +162,7 @@ class HandlerRegistry:
         *,
         direct_only: bool = False,
         attributes: Mapping[str, str] | None = None,
+        idempotent: bool | None = None,
     ) -> Callable[[ModelHandler[M]], ModelHandler[M]]: ...
 
     def on(
@@ -166,11 +172,14 @@ class HandlerRegistry:
         *,
         direct_only: bool = False,
         attributes: Mapping[str, str] | None = None,
+        idempotent: bool | None = None,
     ) -> Callable[[Any], Any]:
         """Register the decorated coroutine function as the handler of ``event_type``.
 
         ``direct_only=True``: no Trigger delivers this type; ``attributes``: extra exact
         Trigger filters (see the module docstring).
+        ``idempotent=True``: a repeat of an event (same source and id) gets the first
+        delivery's outcome without running the handler (when IDEMPOTENCY is on).
         """
         if not isinstance(event_type, str) or not event_type:
             raise ValueError("event_type must be a non-empty string")
@@ -180,7 +189,14 @@ class HandlerRegistry:
         checked = _filter_attributes(event_type, attributes)
 
         def register(handler: Any) -> Any:
-            self.add(event_type, handler, data, direct_only=direct_only, attributes=dict(checked))
+            self.add(
+                event_type,
+                handler,
+                data,
+                direct_only=direct_only,
+                attributes=dict(checked),
+                idempotent=idempotent,
+            )
             return handler
 
         return register
@@ -193,6 +209,7 @@ class HandlerRegistry:
         *,
         direct_only: bool = False,
         attributes: Mapping[str, str] | None = None,
+        idempotent: bool | None = None,
     ) -> None:
         """Register without the decorator syntax."""
         if not inspect.iscoroutinefunction(handler):
@@ -206,6 +223,7 @@ class HandlerRegistry:
             model,
             direct_only=bool(direct_only),
             attributes=_filter_attributes(event_type, attributes),
+            idempotent=None if idempotent is None else bool(idempotent),
         )
 
     def emits(
