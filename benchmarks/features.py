@@ -129,9 +129,7 @@ def variants(render: Path, baseline: Path, collector: str) -> list[Target]:
     ]
 
 
-def count_instructions(
-    target: Target, requests: dict[str, Path], count: int
-) -> dict[str, float]:
+def count_instructions(target: Target, requests: dict[str, Path], count: int) -> dict[str, float]:
     unique = Target(
         target.name, target.app, target.pythonpath, env={**target.env, "BENCH_UNIQUE_IDS": "1"}
     )

@@ -4,7 +4,7 @@ It deduplicates only deliveries that reach the same pod. A broker retry may land
 pod of the revision (and a scale-down loses the memory), so with more than one pod use the
 Redis store when duplicates must never run twice.
 
-One dict from key to expiry time (``inf`` while the handler runs), plus the replies of the
+One ordered dict from key to expiry time (``inf`` while the handler runs), plus the replies of the
 outcomes that have one; no lock (the event loop is one thread). A first delivery costs one
 lookup and one insert to claim and one assignment to complete, and the values are floats,
 which the garbage collector does not track, so a full store adds no collection work.
@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 
 from ..cloudevents.models import CloudEvent
@@ -52,7 +53,9 @@ class MemoryStore:
         self.ttl_seconds = ttl_seconds
         self.max_keys = max_keys
         self._clock = clock
-        self._expires: dict[Key, float] = {}
+        # An OrderedDict, not a dict: dropping from the front of a plain dict leaves holes that
+        # every later look at its first entry walks over (seconds per event once full).
+        self._expires: OrderedDict[Key, float] = OrderedDict()
         self._replies: dict[Key, CloudEvent] = {}
         self._next_sweep = 0.0
 
@@ -92,12 +95,14 @@ class MemoryStore:
             self._replies[key] = reply
         if now >= self._next_sweep or len(expires) > self.max_keys:
             self._next_sweep = now + 1.0
+            replies = self._replies
             while expires:
                 oldest = next(iter(expires))
                 if expires[oldest] > now and len(expires) <= self.max_keys:
                     break  # the oldest is alive (or running): so is the rest, nearly
                 del expires[oldest]
-                self._replies.pop(oldest, None)
+                if replies:
+                    replies.pop(oldest, None)
 
     def release_key(self, key: Key) -> None:
         """:meth:`release` for a :func:`memory_key`, synchronously."""
