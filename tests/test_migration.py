@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 
 #: The last release before the packages: what the services out there were rendered from.
 OLD_COMMIT = "76a1543"
-OLD_TAG, NEW_TAG = "0.2.3", "0.3.0"
+OLD_TAG, NEW_TAG = "0.2.3", "0.4.0"
 
 HANDLER_EDIT = '''
 
@@ -33,7 +33,7 @@ def order_reference(event_id: str) -> str:
 
 @pytest.fixture(scope="module")
 def releases(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A template repository with 0.2.3 (from this repository's history) and 0.3.0 (now)."""
+    """A template repository with 0.2.3 (from this repository's history) and NEW_TAG (this tree)."""
     old_tree = tmp_path_factory.mktemp("release-0.2.3")
     archive = subprocess.run(
         ["git", "archive", "--format=tar", OLD_COMMIT],
@@ -47,7 +47,7 @@ def releases(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     subprocess.run(["tar", "-x", "-C", str(old_tree)], input=archive.stdout, check=True)
     repo = snapshot_template(tmp_path_factory.mktemp("template") / "repo", old_tree, OLD_TAG)
-    # 0.3.0 replaces the whole tree, as the release commit would.
+    # NEW_TAG replaces the whole tree, as the release commit would.
     for child in repo.iterdir():
         if child.name != ".git":
             git(repo, "rm", "-r", "-q", "--cached", child.name)
@@ -57,7 +57,7 @@ def releases(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def updated(releases: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 0.2.3 service with an edited handler module, updated to 0.3.0 by the CLI."""
+    """A 0.2.3 service with an edited handler module, updated to NEW_TAG by the CLI."""
     project = new_project(releases, tmp_path_factory.mktemp("service") / "svc", OLD_TAG)
     handlers = project / "src" / "hello_events" / "handlers" / "events.py"
     handlers.write_text(handlers.read_text(encoding="utf-8") + HANDLER_EDIT, encoding="utf-8")

@@ -7,4 +7,4 @@ Triggers); ``knative-manifests traffic`` runs a canary by editing an overlay. Th
 extra, for code that only builds manifests.
 """
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
