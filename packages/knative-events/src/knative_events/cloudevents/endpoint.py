@@ -504,9 +504,11 @@ class EventEndpoint:
             if self.log_successes:  # worked out once (see event_log.py): usually False
                 done = (ACCEPTED, 202) if reply is None else (REPLIED, 200)
                 self.event_log.success(event, done[0], done[1], perf_counter() - started)
-            if guard is not None:  # a success: kept (an invalid reply raises, released below)
+            if guard is not None:  # a success: kept
+                if reply is not None:  # an invalid one is not: it raises, released below
+                    binary_reply(reply, registration.name)
                 if guard.synchronous:
-                    guard.complete_now(hold, registration, reply)
+                    guard.complete_now(hold, reply)
                 else:
                     await guard.complete(hold, event, registration, reply)
             return reply

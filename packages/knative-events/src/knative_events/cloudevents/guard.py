@@ -13,7 +13,7 @@ raises a ProblemError (409 while the first delivery runs, 503 when the store is 
 
 from __future__ import annotations
 
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from .models import CloudEvent
 from .registry import Registration
@@ -35,13 +35,11 @@ class Guard(Protocol):
         """:meth:`claim` without a coroutine (only when ``synchronous``)."""
         ...
 
-    def complete_now(
-        self, hold: object, registration: Registration, reply: CloudEvent | None
-    ) -> None:
+    def complete_now(self, hold: Any, reply: CloudEvent | None) -> None:
         """:meth:`complete` without a coroutine (only when ``synchronous``)."""
         ...
 
-    def release_now(self, hold: object) -> None:
+    def release_now(self, hold: Any) -> None:
         """:meth:`release` without a coroutine (only when ``synchronous``)."""
         ...
 
@@ -52,7 +50,7 @@ class Guard(Protocol):
     async def complete(
         self, hold: object, event: CloudEvent, registration: Registration, reply: CloudEvent | None
     ) -> None:
-        """Keep the handler's outcome (a ProblemError for an invalid reply, kept nothing)."""
+        """Keep the handler's outcome (the endpoint has checked that a reply is valid)."""
         ...
 
     async def release(self, hold: object, event: CloudEvent, registration: Registration) -> None:

@@ -28,10 +28,9 @@ from ..cloudevents.errors import EventInProgressError, IdempotencyUnavailableErr
 from ..cloudevents.guard import Kept
 from ..cloudevents.models import CloudEvent
 from ..cloudevents.registry import Registration
-from ..cloudevents.replies import binary_reply
 from ..event_log import EventLog
 from ..metrics import EventMetrics
-from .memory import MemoryStore, memory_key
+from .memory import RUNNING, MemoryStore, memory_key
 from .store import (
     CLAIMED,
     IN_FLIGHT,
@@ -62,42 +61,34 @@ class IdempotentRun:
         self.store = store
         self._memory = store if isinstance(store, MemoryStore) else None
         self.synchronous = self._memory is not None
+        if self._memory is not None:
+            self._entries = self._memory.entries
+            self._claim_key = self._memory.claim_key
+            self.complete_now = self._memory.complete_key
+            self.release_now = self._memory.release_key
         self.metrics = metrics
         self.event_log = event_log if event_log is not None else EventLog()
         self._retry_after = {"Retry-After": str(max(1, retry_after_seconds))}
 
     # The memory store's forms: plain calls, no coroutine (most of this guard's cost).
+    # ``complete_now`` and ``release_now`` are the store's own methods (set in __init__).
 
     def claim_now(self, event: CloudEvent) -> object:
         """The claim in the memory store: its key, or a :class:`Kept` outcome."""
-        memory = self._memory
-        assert memory is not None  # noqa: S101 - only called when synchronous
         source, event_id = event.source, event.id
         key = (
             (source, event_id)
             if len(source) + len(event_id) <= MAX_PLAIN_KEY_CHARS
             else memory_key(source, event_id)
         )
-        claim = memory.claim_key(key)
+        entries = self._entries
+        if key not in entries:  # the common case, inline: a key never seen (or swept)
+            entries[key] = RUNNING
+            return key
+        claim = self._claim_key(key)  # running, kept, or expired: the store decides
         if claim is CLAIMED:
             return key
         return self._repeat(event, claim)
-
-    def complete_now(
-        self, hold: object, registration: Registration, reply: CloudEvent | None
-    ) -> None:
-        """Keep the outcome in the memory store (an invalid reply is not kept: it raises)."""
-        memory = self._memory
-        assert memory is not None  # noqa: S101 - only called when synchronous
-        if reply is not None:
-            binary_reply(reply, registration.name)  # an invalid reply must not be kept
-        memory.complete_key(hold, reply)  # type: ignore[arg-type]  # the key claim_now gave
-
-    def release_now(self, hold: object) -> None:
-        """Give the memory store's claim back."""
-        memory = self._memory
-        assert memory is not None  # noqa: S101 - only called when synchronous
-        memory.release_key(hold)  # type: ignore[arg-type]  # the key claim_now gave
 
     # Any store's forms (Redis: one round trip each).
 
@@ -115,8 +106,6 @@ class IdempotentRun:
         self, hold: object, event: CloudEvent, registration: Registration, reply: CloudEvent | None
     ) -> None:
         """Keep the outcome; a store failure is logged (the handler ran: answer its outcome)."""
-        if reply is not None:
-            binary_reply(reply, registration.name)  # an invalid reply must not be kept
         try:
             await self.store.complete(event.source, event.id, reply)
         except StoreUnavailableError as exc:

@@ -22,12 +22,14 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import Final
 
 from ..cloudevents.models import CloudEvent
 from .store import CLAIMED, IN_FLIGHT, MAX_PLAIN_KEY_CHARS, Claim, Done
 
 Key = tuple[str, str] | str
-_RUNNING = math.inf
+RUNNING: Final = math.inf
+"""The expiry time of a key whose handler is running (claimed, not completed)."""
 
 
 def memory_key(source: str, event_id: str) -> Key:
@@ -56,6 +58,8 @@ class MemoryStore:
         # An OrderedDict, not a dict: dropping from the front of a plain dict leaves holes that
         # every later look at its first entry walks over (seconds per event once full).
         self._expires: OrderedDict[Key, float] = OrderedDict()
+        self.entries = self._expires
+        """Key -> expiry time (RUNNING while claimed): the guard claims a new key in it inline."""
         self._replies: dict[Key, CloudEvent] = {}
         self._next_sweep = 0.0
 
@@ -77,13 +81,13 @@ class MemoryStore:
         """:meth:`claim` for a :func:`memory_key`, synchronously."""
         expires = self._expires.get(key)
         if expires is not None:
-            if expires == _RUNNING:
+            if expires == RUNNING:
                 return IN_FLIGHT
             if expires > self._clock():
                 return Done(expires, self._replies.get(key))
             del self._expires[key]  # expired: claimed anew below, at the back
             self._replies.pop(key, None)
-        self._expires[key] = _RUNNING
+        self._expires[key] = RUNNING
         return CLAIMED
 
     def complete_key(self, key: Key, reply: CloudEvent | None) -> None:
