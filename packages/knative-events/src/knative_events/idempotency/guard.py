@@ -81,9 +81,8 @@ class IdempotentRun:
             if len(source) + len(event_id) <= MAX_PLAIN_KEY_CHARS
             else memory_key(source, event_id)
         )
-        entries = self._entries
-        if key not in entries:  # the common case, inline: a key never seen (or swept)
-            entries[key] = RUNNING
+        if key not in self._entries:  # the common case, inline: a key never seen (or swept)
+            self._entries[key] = RUNNING
             return key
         claim = self._claim_key(key)  # running, kept, or expired: the store decides
         if claim is CLAIMED:
