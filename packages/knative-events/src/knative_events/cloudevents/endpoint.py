@@ -35,6 +35,7 @@ from .errors import (
     ProblemError,
     UnhandledEventTypeError,
 )
+from .guard import Guard, Kept
 from .models import CloudEvent
 from .parser import (
     ContentMode,
@@ -197,6 +198,8 @@ class EventEndpoint:
         self.retry_after_seconds = retry_after_seconds
         self.metrics = metrics if metrics is not None else EventMetrics()
         self.event_log = event_log if event_log is not None else EventLog()
+        self.guard: Guard | None = None
+        """Set by ``knative_events.idempotency.install`` when IDEMPOTENCY is on."""
         self.log_successes = self.event_log.successes
         self.busy = 0
         self._deadlines = Deadlines(handler_timeout_seconds)
@@ -408,85 +411,114 @@ class EventEndpoint:
                 f"this service handles {', '.join(self.registry.types) or 'no types'}",
                 attribute="type",
             )
-        event_type = registration.event_type
+        guard = self.guard  # None unless IDEMPOTENCY is on: the only cost when off
+        if guard is not None:
+            opted_in = registration.idempotent
+            if self.registry.idempotent if opted_in is None else opted_in:
+                hold = (
+                    guard.claim_now(event)
+                    if guard.synchronous
+                    else await guard.claim(event, registration)
+                )
+                if isinstance(hold, Kept):
+                    return hold.reply  # a repeat: counted and logged by the guard
+            else:
+                guard = None  # this handler has not opted in
+        # Zero-cost unless something raises: a claim is released on any failure below.
         try:
-            data = registration.decode(event)
-        except CloudEventError as exc:
-            self.metrics.count(event_type, exc.slug)
-            self.event_log.failure(event, exc.slug, exc.status, 0.0)
-            raise
-        except Exception:  # the data model's own code failed, not the event
-            logger.exception("the data model of handler %s raised", registration.name)
-            self.metrics.count(event_type, HandlerError.slug)
-            self.event_log.failure(event, HandlerError.slug, 500, 0.0)
-            raise _raised(event_type) from None
-        if self.busy >= self.max_concurrent_handlers:
-            self.metrics.count(event_type, OverloadedError.slug)
-            self.event_log.failure(event, OverloadedError.slug, 503, 0.0)
-            raise OverloadedError(
-                f"{self.busy} events are being handled (MAX_CONCURRENT_HANDLERS); retry later",
-                headers={"Retry-After": str(self.retry_after_seconds)},
-            )
-        self.busy += 1
-        token = current_event.set((event.id, event_type))
-        task = asyncio.current_task()
-        started = perf_counter()
-        if task is not None:
-            self._deadlines.watch(task, started)
-        # Counted with the latency in one call; a raise below leaves it a handler failure.
-        outcome: str | None = HandlerError.slug
-        try:
-            reply = await registration.handler(event, data)
-            # Anything but None or a CloudEvent is the handler's error, refused below
-            # (after the finally, so the refusal is counted with the latency).
-            outcome = (
-                ACCEPTED
-                if reply is None
-                else (REPLIED if isinstance(reply, CloudEvent) else HandlerError.slug)
-            )
-        except asyncio.CancelledError:
-            if task is None or not self._deadlines.expired(task):
-                outcome = None  # cancelled from outside (shutdown): the latency only
+            event_type = registration.event_type
+            try:
+                data = registration.decode(event)
+            except CloudEventError as exc:
+                self.metrics.count(event_type, exc.slug)
+                self.event_log.failure(event, exc.slug, exc.status, 0.0)
                 raise
-            outcome = HandlerTimeoutError.slug
-            logger.error("handler %s timed out", registration.name)
-            self.event_log.failure(event, outcome, 504, perf_counter() - started)
-            raise HandlerTimeoutError(
-                f"the handler of {event_type!r} did not finish within "
-                f"{self.handler_timeout_seconds} s (HANDLER_TIMEOUT_SECONDS)"
-            ) from None
-        except ProblemError as exc:
-            # The handler chose its answer (say, 503 while a dependency is down): the sender
-            # gets that status and the problem's detail, which names the cause.
-            outcome = exc.slug
-            logger.warning("handler %s answered %s: %s", registration.name, exc.status, exc)
-            self.event_log.failure(event, outcome, exc.status, perf_counter() - started)
-            raise
-        except Exception:
-            logger.exception("handler %s raised", registration.name)
-            self.event_log.failure(event, HandlerError.slug, 500, perf_counter() - started)
-            raise _raised(event_type) from None
-        finally:
+            except Exception:  # the data model's own code failed, not the event
+                logger.exception("the data model of handler %s raised", registration.name)
+                self.metrics.count(event_type, HandlerError.slug)
+                self.event_log.failure(event, HandlerError.slug, 500, 0.0)
+                raise _raised(event_type) from None
+            if self.busy >= self.max_concurrent_handlers:
+                self.metrics.count(event_type, OverloadedError.slug)
+                self.event_log.failure(event, OverloadedError.slug, 503, 0.0)
+                raise OverloadedError(
+                    f"{self.busy} events are being handled (MAX_CONCURRENT_HANDLERS); retry later",
+                    headers={"Retry-After": str(self.retry_after_seconds)},
+                )
+            self.busy += 1
+            token = current_event.set((event.id, event_type))
+            task = asyncio.current_task()
+            started = perf_counter()
             if task is not None:
-                self._deadlines.forget(task)
-            self.busy -= 1
-            current_event.reset(token)
-            self.metrics.record(event_type, outcome, perf_counter() - started)
-        if outcome == HandlerError.slug:  # it returned, but neither None nor a CloudEvent
-            logger.error(
-                "handler %s returned %s, expected a CloudEvent or None",
-                registration.name,
-                type(reply).__name__,
-            )
-            self.event_log.failure(event, outcome, 500, perf_counter() - started)
-            raise HandlerError(
-                f"the handler of {event_type!r} returned {type(reply).__name__}, "
-                "expected a CloudEvent or None"
-            )
-        if self.log_successes:  # worked out once (see event_log.py): usually False
-            done = (ACCEPTED, 202) if reply is None else (REPLIED, 200)
-            self.event_log.success(event, done[0], done[1], perf_counter() - started)
-        return reply
+                self._deadlines.watch(task, started)
+            # Counted with the latency in one call; a raise below leaves it a handler failure.
+            outcome: str | None = HandlerError.slug
+            try:
+                reply = await registration.handler(event, data)
+                # Anything but None or a CloudEvent is the handler's error, refused below
+                # (after the finally, so the refusal is counted with the latency).
+                outcome = (
+                    ACCEPTED
+                    if reply is None
+                    else (REPLIED if isinstance(reply, CloudEvent) else HandlerError.slug)
+                )
+            except asyncio.CancelledError:
+                if task is None or not self._deadlines.expired(task):
+                    outcome = None  # cancelled from outside (shutdown): the latency only
+                    raise
+                outcome = HandlerTimeoutError.slug
+                logger.error("handler %s timed out", registration.name)
+                self.event_log.failure(event, outcome, 504, perf_counter() - started)
+                raise HandlerTimeoutError(
+                    f"the handler of {event_type!r} did not finish within "
+                    f"{self.handler_timeout_seconds} s (HANDLER_TIMEOUT_SECONDS)"
+                ) from None
+            except ProblemError as exc:
+                # The handler chose its answer (say, 503 while a dependency is down): the sender
+                # gets that status and the problem's detail, which names the cause.
+                outcome = exc.slug
+                logger.warning("handler %s answered %s: %s", registration.name, exc.status, exc)
+                self.event_log.failure(event, outcome, exc.status, perf_counter() - started)
+                raise
+            except Exception:
+                logger.exception("handler %s raised", registration.name)
+                self.event_log.failure(event, HandlerError.slug, 500, perf_counter() - started)
+                raise _raised(event_type) from None
+            finally:
+                if task is not None:
+                    self._deadlines.forget(task)
+                self.busy -= 1
+                current_event.reset(token)
+                self.metrics.record(event_type, outcome, perf_counter() - started)
+            if outcome == HandlerError.slug:  # it returned, but neither None nor a CloudEvent
+                logger.error(
+                    "handler %s returned %s, expected a CloudEvent or None",
+                    registration.name,
+                    type(reply).__name__,
+                )
+                self.event_log.failure(event, outcome, 500, perf_counter() - started)
+                raise HandlerError(
+                    f"the handler of {event_type!r} returned {type(reply).__name__}, "
+                    "expected a CloudEvent or None"
+                )
+            if self.log_successes:  # worked out once (see event_log.py): usually False
+                done = (ACCEPTED, 202) if reply is None else (REPLIED, 200)
+                self.event_log.success(event, done[0], done[1], perf_counter() - started)
+            if guard is not None:  # a success: kept
+                if reply is not None:  # an invalid one is not: it raises, released below
+                    binary_reply(reply, registration.name)
+                if guard.synchronous:
+                    guard.complete_now(hold, reply)
+                else:
+                    await guard.complete(hold, event, registration, reply)
+            return reply
+        except BaseException:
+            if guard is not None:
+                if guard.synchronous:
+                    guard.release_now(hold)
+                else:
+                    await guard.release(hold, event, registration)
+            raise
 
 
 def _raised(event_type: str) -> HandlerError:

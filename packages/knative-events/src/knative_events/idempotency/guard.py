@@ -1,8 +1,9 @@
-"""The guard in front of the endpoint's ``run``: claim, run once, keep or release.
+"""The guard the endpoint consults for opted-in handlers: claim, run once, keep or release.
 
-:func:`install` replaces the endpoint's ``run`` with an :class:`IdempotentRun` that wraps
-it, so the endpoint's own code has no idempotency branch and a service without the feature
-pays nothing for it. For an opted-in handler, per delivery of (source, id):
+:func:`install` sets an :class:`IdempotentRun` as ``EventEndpoint.guard``, which ``run``
+calls inline (no wrapper coroutine per event; see ``cloudevents/guard.py``). Without the
+feature the guard is None, nothing here is imported, and ``run`` pays one attribute check.
+For an opted-in handler, per delivery of (source, id):
 
 * first delivery: the claim succeeds, the handler runs; a success keeps its outcome (the
   reply event, or none) for the TTL, a failure of any kind releases the claim so the
@@ -20,112 +21,132 @@ pays nothing for it. For an opted-in handler, per delivery of (source, id):
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Final
 
 from ..cloudevents.endpoint import EventEndpoint
 from ..cloudevents.errors import EventInProgressError, IdempotencyUnavailableError
+from ..cloudevents.guard import Kept
 from ..cloudevents.models import CloudEvent
-from ..cloudevents.registry import HandlerRegistry
-from ..cloudevents.replies import binary_reply
+from ..cloudevents.registry import Registration
 from ..event_log import EventLog
 from ..metrics import EventMetrics
-from .memory import MemoryStore, memory_key
-from .store import CLAIMED, IN_FLIGHT, Done, IdempotencyStore, StoreUnavailableError
+from .memory import RUNNING, MemoryStore, memory_key
+from .store import (
+    CLAIMED,
+    IN_FLIGHT,
+    MAX_PLAIN_KEY_CHARS,
+    Claim,
+    Done,
+    IdempotencyStore,
+    StoreUnavailableError,
+)
 
 DUPLICATE: Final = "duplicate"
 """The ``outcome`` label of a repeat answered from the store."""
 
 logger = logging.getLogger(__name__)
 
-Run = Callable[[CloudEvent], Awaitable[CloudEvent | None]]
-
 
 class IdempotentRun:
-    """``run(event)`` of the endpoint, once per (source, id) for opted-in handlers."""
+    """The endpoint's :class:`~knative_events.cloudevents.guard.Guard`: one store, claims kept."""
 
     def __init__(
         self,
-        run: Run,
         *,
-        registry: HandlerRegistry,
         store: IdempotencyStore,
         metrics: EventMetrics,
         retry_after_seconds: int,
         event_log: EventLog | None = None,
     ) -> None:
-        self._run = run
-        self.registry = registry
         self.store = store
         self._memory = store if isinstance(store, MemoryStore) else None
+        self.synchronous = self._memory is not None
+        if self._memory is not None:
+            self._entries = self._memory.entries
+            self._claim_key = self._memory.claim_key
+            self.complete_now = self._memory.complete_key
+            self.release_now = self._memory.release_key
         self.metrics = metrics
         self.event_log = event_log if event_log is not None else EventLog()
         self._retry_after = {"Retry-After": str(max(1, retry_after_seconds))}
 
-    async def __call__(self, event: CloudEvent) -> CloudEvent | None:  # noqa: PLR0912 - one frame
-        registration = self.registry.get(event.type)
-        if registration is None:
-            return await self._run(event)  # the endpoint refuses it
-        opted_in = registration.idempotent
-        if not (self.registry.idempotent if opted_in is None else opted_in):
-            return await self._run(event)
+    # The memory store's forms: plain calls, no coroutine (most of this guard's cost).
+    # ``complete_now`` and ``release_now`` are the store's own methods (set in __init__).
+
+    def claim_now(self, event: CloudEvent) -> object:
+        """The claim in the memory store: its key, or a :class:`Kept` outcome."""
         source, event_id = event.source, event.id
-        memory = self._memory
-        if memory is not None:  # no coroutine per store call: most of this guard's cost
-            key = memory_key(source, event_id)
-            claim = memory.claim_key(key)
-        else:
-            try:
-                claim = await self.store.claim(source, event_id)
-            except StoreUnavailableError as exc:
-                raise self._unavailable(event, registration.name, exc) from None
-        if claim is not CLAIMED:
-            if claim is IN_FLIGHT:
-                self.metrics.count(event.type, EventInProgressError.slug)
-                self.event_log.failure(event, EventInProgressError.slug, 409, 0.0)
-                raise EventInProgressError(
-                    f"event {event_id!r} from {source!r} is being handled now; retry later",
-                    headers=self._retry_after,
-                )
-            assert isinstance(claim, Done)  # noqa: S101 - the protocol's third answer
-            self.metrics.count(event.type, DUPLICATE)
-            if self.event_log.successes:
-                status = 202 if claim.reply is None else 200
-                self.event_log.success(event, DUPLICATE, status, 0.0)
-            return claim.reply
+        key = (
+            (source, event_id)
+            if len(source) + len(event_id) <= MAX_PLAIN_KEY_CHARS
+            else memory_key(source, event_id)
+        )
+        if key not in self._entries:  # the common case, inline: a key never seen (or swept)
+            self._entries[key] = RUNNING
+            return key
+        claim = self._claim_key(key)  # running, kept, or expired: the store decides
+        if claim is CLAIMED:
+            return key
+        return self._repeat(event, claim)
+
+    # Any store's forms (Redis: one round trip each).
+
+    async def claim(self, event: CloudEvent, registration: Registration) -> object:
+        """The claim in the store: ``(source, id)``, or a :class:`Kept` outcome."""
         try:
-            reply = await self._run(event)
-            if reply is not None:
-                binary_reply(reply, registration.name)  # an invalid reply must not be kept
-        except BaseException:
-            try:
-                await self.store.release(source, event_id)
-            except StoreUnavailableError as exc:
-                logger.error(
-                    "handler %s failed and its claim on event %r from %r could not be released "
-                    "(%s): redeliveries get 409 until the claim expires",
-                    registration.name,
-                    event_id,
-                    source,
-                    exc,
-                )
-            raise
-        if memory is not None:
-            memory.complete_key(key, reply)
-            return reply
-        try:
-            await self.store.complete(source, event_id, reply)
+            claim = await self.store.claim(event.source, event.id)
         except StoreUnavailableError as exc:
-            # The handler ran: answer its outcome. A redelivery gets 409 until the claim
-            # expires, then runs the handler again (the store has no record of this run).
+            raise self._unavailable(event, registration.name, exc) from None
+        if claim is CLAIMED:
+            return (event.source, event.id)
+        return self._repeat(event, claim)
+
+    async def complete(
+        self, hold: object, event: CloudEvent, registration: Registration, reply: CloudEvent | None
+    ) -> None:
+        """Keep the outcome; a store failure is logged (the handler ran: answer its outcome)."""
+        try:
+            await self.store.complete(event.source, event.id, reply)
+        except StoreUnavailableError as exc:
+            # A redelivery gets 409 until the claim expires, then runs the handler again
+            # (the store has no record of this run).
             logger.error(
                 "handler %s handled event %r from %r but its outcome could not be kept (%s)",
                 registration.name,
-                event_id,
-                source,
+                event.id,
+                event.source,
                 exc,
             )
-        return reply
+
+    async def release(self, hold: object, event: CloudEvent, registration: Registration) -> None:
+        """Give the claim back; a store failure is logged (redeliveries get 409 meanwhile)."""
+        try:
+            await self.store.release(event.source, event.id)
+        except StoreUnavailableError as exc:
+            logger.error(
+                "handler %s failed and its claim on event %r from %r could not be released "
+                "(%s): redeliveries get 409 until the claim expires",
+                registration.name,
+                event.id,
+                event.source,
+                exc,
+            )
+
+    def _repeat(self, event: CloudEvent, claim: Claim) -> Kept:
+        """A repeat: 409 while the first delivery runs, else its kept outcome (counted)."""
+        if claim is IN_FLIGHT:
+            self.metrics.count(event.type, EventInProgressError.slug)
+            self.event_log.failure(event, EventInProgressError.slug, 409, 0.0)
+            raise EventInProgressError(
+                f"event {event.id!r} from {event.source!r} is being handled now; retry later",
+                headers=self._retry_after,
+            )
+        assert isinstance(claim, Done)  # noqa: S101 - the protocol's third answer
+        self.metrics.count(event.type, DUPLICATE)
+        if self.event_log.successes:
+            status = 202 if claim.reply is None else 200
+            self.event_log.success(event, DUPLICATE, status, 0.0)
+        return Kept(claim.reply)
 
     def _unavailable(
         self, event: CloudEvent, handler: str, exc: StoreUnavailableError
@@ -153,14 +174,12 @@ class IdempotentRun:
 
 
 def install(endpoint: EventEndpoint, store: IdempotencyStore) -> IdempotentRun:
-    """Put an :class:`IdempotentRun` around ``endpoint.run`` and return it."""
+    """Make an :class:`IdempotentRun` on ``store`` the endpoint's guard, and return it."""
     guard = IdempotentRun(
-        endpoint.run,
-        registry=endpoint.registry,
         store=store,
         metrics=endpoint.metrics,
         retry_after_seconds=endpoint.retry_after_seconds,
         event_log=endpoint.event_log,
     )
-    endpoint.run = guard  # type: ignore[method-assign]
+    endpoint.guard = guard
     return guard

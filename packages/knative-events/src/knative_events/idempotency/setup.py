@@ -31,5 +31,5 @@ def store_from_settings(settings: Settings) -> IdempotencyStore:
 
 
 def install_from_settings(endpoint: EventEndpoint, settings: Settings) -> IdempotentRun:
-    """Wrap ``endpoint.run`` with the store the settings name."""
+    """Make the store the settings name the endpoint's guard."""
     return install(endpoint, store_from_settings(settings))
