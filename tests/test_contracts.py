@@ -301,7 +301,9 @@ def test_backstage_off_renders_no_catalog_and_no_label(renderer: Renderer) -> No
         (lambda r: (r / "asyncapi.yaml").unlink(), "backstage/definition-file"),
         (lambda r: (r / "mkdocs.yml").unlink(), "backstage/techdocs"),
         (
-            lambda r: _replace(r / "catalog-info.yaml", "owner: \"group:platform-team\"", "owner: a b"),
+            lambda r: _replace(
+                r / "catalog-info.yaml", 'owner: "group:platform-team"', "owner: a b"
+            ),
             "backstage/entity",
         ),
         (
