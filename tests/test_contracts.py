@@ -133,15 +133,21 @@ def rules_of(report: Any) -> set[str]:
     return {v.rule for v in report.violations}
 
 
-def test_a_handler_added_in_code_needs_make_contracts_and_then_passes_validate(
-    renderer: Renderer, tmp_path: Path
-) -> None:
+def _default_render_with_orders(renderer: Renderer, tmp_path: Path) -> Path:
+    """A copy of the default render whose owner added ``handlers/orders.py`` in code."""
     project = tmp_path / "svc"
     shutil.copytree(renderer.render(DEFAULTS), project)
     handlers = project / "src/hello_events/handlers"
     (handlers / "orders.py").write_text(ORDERS_MODULE)
     init = handlers / "__init__.py"
     init.write_text(init.read_text().replace("import events", "import events, orders"))
+    return project
+
+
+def test_a_handler_added_in_code_needs_make_contracts_and_then_passes_validate(
+    renderer: Renderer, tmp_path: Path
+) -> None:
+    project = _default_render_with_orders(renderer, tmp_path)
 
     before = validate_tree(project, CRDS_DIR, ["dev"])
     assert {"contracts/stale", "triggers/handler-unrouted"} <= rules_of(before), before.violations
@@ -203,12 +209,7 @@ def test_a_handler_added_in_code_needs_make_contracts_and_then_passes_validate(
 def test_make_send_posts_in_each_mode_and_shows_the_triggers(
     renderer: Renderer, tmp_path: Path
 ) -> None:
-    project = tmp_path / "svc"
-    shutil.copytree(renderer.render(DEFAULTS), project)
-    handlers = project / "src/hello_events/handlers"
-    (handlers / "orders.py").write_text(ORDERS_MODULE)
-    init = handlers / "__init__.py"
-    init.write_text(init.read_text().replace("import events", "import events, orders"))
+    project = _default_render_with_orders(renderer, tmp_path)
     assert make_for_real(project, tmp_path, "contracts").returncode == 0
     port = free_port()
     server = subprocess.Popen(
