@@ -140,6 +140,11 @@ def _map(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
+def _missing_ref_fields(ref: Any) -> list[str]:
+    """The fields of a Kubernetes object reference (apiVersion, kind, name) that are empty."""
+    return [key for key in ("apiVersion", "kind", "name") if not _map(ref).get(key)]
+
+
 def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
@@ -1117,7 +1122,7 @@ def destination_ref(doc: Doc, ctx: Context) -> Iterator[Finding]:
         ref = _map(dest).get("ref")
         if ref is None:
             continue
-        missing = [k for k in ("apiVersion", "kind", "name") if not _map(ref).get(k)]
+        missing = _missing_ref_fields(ref)
         if missing:
             yield f"{path}.ref", f"missing field(s): {', '.join(missing)}"
 
@@ -1369,7 +1374,7 @@ def broker_config(doc: Doc, ctx: Context) -> Iterator[Finding]:
     """spec.config, when set, names apiVersion, kind and name."""
     config = _dig(doc, "spec", "config")
     if config is not None:
-        missing = [k for k in ("apiVersion", "kind", "name") if not _map(config).get(k)]
+        missing = _missing_ref_fields(config)
         if missing:
             yield "spec.config", f"missing field(s): {', '.join(missing)}"
 
@@ -1512,8 +1517,7 @@ def event_policy_from(doc: Doc, ctx: Context) -> Iterator[Finding]:
         if ("ref" in item) == ("sub" in item):
             yield where, "expected exactly one of ref and sub"
         elif "ref" in item:
-            ref = _map(item["ref"])
-            missing = [f for f in ("apiVersion", "kind", "name") if not ref.get(f)]
+            missing = _missing_ref_fields(item["ref"])
             if missing:
                 yield f"{where}.ref", f"missing {', '.join(missing)}"
         elif (error := _sub_error(item["sub"])) is not None:
@@ -1529,8 +1533,7 @@ def event_policy_to(doc: Doc, ctx: Context) -> Iterator[Finding]:
         if ("ref" in item) == ("selector" in item):
             yield where, "expected exactly one of ref and selector"
         elif "ref" in item:
-            ref = _map(item["ref"])
-            missing = [f for f in ("apiVersion", "kind", "name") if not ref.get(f)]
+            missing = _missing_ref_fields(item["ref"])
             if missing:
                 yield f"{where}.ref", f"missing {', '.join(missing)}"
 
